@@ -1,0 +1,26 @@
+"""The errors a user can act on. Each message says what is wrong and how to fix it,
+so the command line prints it alone, without a traceback."""
+
+
+class MlpSweepError(Exception):
+    """Base of the errors that are the input's fault, not the code's."""
+
+
+class ConfigError(MlpSweepError, ValueError):
+    """A config value is out of range."""
+
+
+class DataError(MlpSweepError, ValueError):
+    """The data cannot be used."""
+
+
+class DivergedError(MlpSweepError, RuntimeError):
+    """The training loss became NaN or infinite: the run cannot recover."""
+
+
+class TrackingError(MlpSweepError, RuntimeError):
+    """The MLflow store cannot be used, or the sweep or experiment asked for does not exist."""
+
+
+class SweepFailed(MlpSweepError, RuntimeError):
+    """Some jobs of a sweep failed; the others ran to the end."""

@@ -1,0 +1,138 @@
+"""Structured-config schemas: the single description of what a config may hold.
+
+Each YAML option inherits its group's schema (``defaults: [base_<group>]``),
+so a misspelt key or a wrong type fails in Hydra's own words while the
+config is composed, long before TensorFlow is imported. Ranges that a type
+cannot express are checked by :func:`validate`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
+
+from mlp_sweep.errors import ConfigError
+
+
+@dataclass
+class DatasetConf:
+    name: str = MISSING
+    # Folder with the four MNIST IDX files (gzipped or not) or Keras' mnist.npz.
+    # null: $MLP_SWEEP_DATA_DIR, else Keras' own download and cache.
+    data_dir: Optional[str] = None
+    # Held out of the 60,000 training images; the split ignores trainer.seed.
+    val_size: int = 10_000
+    split_seed: int = 0
+    # Subsets for quick runs (null: everything that is left).
+    train_size: Optional[int] = None
+    test_size: Optional[int] = None
+    # Refuse files whose content is not the published MNIST.
+    verify_checksum: bool = True
+
+
+@dataclass
+class InitializerConf:
+    # A Keras initializer name (he_normal, glorot_uniform, random_normal ...).
+    name: str = "glorot_uniform"
+    # Its keyword arguments, e.g. {mean: 0.0, stddev: 0.062}.
+    args: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConf:
+    name: str = MISSING
+    widths: list[int] = MISSING
+    # One per hidden layer, or a single one used for every layer.
+    initializers: list[InitializerConf] = field(default_factory=lambda: [InitializerConf()])
+    activation: str = "relu"
+
+
+@dataclass
+class RegConf:
+    name: str = MISSING
+    batch_norm: bool = False
+    dropout: float = 0.0
+
+
+@dataclass
+class OptimizerConf:
+    name: str = MISSING  # adam | sgd | rmsprop | adamw
+    lr: float = 0.001
+    # Further keyword arguments of the Keras optimizer (momentum, weight_decay ...).
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainerConf:
+    epochs: int = 20
+    batch_size: int = 128
+    seed: int = 0
+    # Batches run per call into TensorFlow: same numbers, less Python overhead.
+    steps_per_execution: int = 1
+
+
+@dataclass
+class TrackingConf:
+    # null: $MLFLOW_TRACKING_URI, else MLflow's default (./mlflow.db).
+    uri: Optional[str] = None
+    experiment: str = "mlp_sweep"
+    # Log the trained model in MLflow's Keras flavor.
+    log_model: bool = True
+
+
+@dataclass
+class Config:
+    dataset: DatasetConf = MISSING
+    model: ModelConf = MISSING
+    reg: RegConf = MISSING
+    optimizer: OptimizerConf = MISSING
+    trainer: TrainerConf = MISSING
+    tracking: TrackingConf = MISSING
+
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+
+
+def register() -> None:
+    """Store the schemas under the names the YAML defaults lists refer to."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    for group, node in [
+        ("dataset", DatasetConf),
+        ("model", ModelConf),
+        ("reg", RegConf),
+        ("optimizer", OptimizerConf),
+        ("trainer", TrainerConf),
+        ("tracking", TrackingConf),
+    ]:
+        cs.store(group=group, name=f"base_{group}", node=node)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the ranges a type cannot express; raise ConfigError naming the fix."""
+    problems = []
+
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            problems.append(msg)
+
+    m, r, o, t, d = cfg.model, cfg.reg, cfg.optimizer, cfg.trainer, cfg.dataset
+    need(len(m.widths) > 0, "model.widths is empty: give at least one hidden layer, e.g. model.widths=[128]")
+    need(all(w > 0 for w in m.widths), f"model.widths={list(m.widths)} has a width <= 0: every width must be positive")
+    need(
+        len(m.initializers) in (1, len(m.widths)),
+        f"model.initializers has {len(m.initializers)} entries for {len(m.widths)} hidden layers: give one, or one per layer",
+    )
+    need(0.0 <= r.dropout < 1.0, f"reg.dropout={r.dropout} is outside [0, 1): use e.g. reg.dropout=0.5")
+    need(o.name in OPTIMIZERS, f"optimizer.name={o.name!r} is unknown: choose one of {', '.join(OPTIMIZERS)}")
+    need(o.lr > 0, f"optimizer.lr={o.lr} must be > 0, e.g. optimizer.lr=0.001")
+    need(t.epochs > 0, f"trainer.epochs={t.epochs} must be > 0")
+    need(t.batch_size > 0, f"trainer.batch_size={t.batch_size} must be > 0")
+    need(t.steps_per_execution > 0, f"trainer.steps_per_execution={t.steps_per_execution} must be > 0")
+    need(d.val_size > 0, f"dataset.val_size={d.val_size} must be > 0")
+    for key in ("train_size", "test_size"):
+        size = d[key]
+        need(size is None or size > 0, f"dataset.{key}={size} must be > 0, or null for all")
+    if problems:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))

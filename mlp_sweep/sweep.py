@@ -1,0 +1,81 @@
+"""Sweep-level work, as a Hydra callback: one parent MLflow run per multirun,
+a ``[k/N] name`` line as each job starts, and a summary of failed jobs.
+
+Jobs find the parent through an environment variable set before they launch,
+which the basic launcher (same process), joblib (worker processes) and
+submitit (subprocesses) all pass on.
+"""
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from mlp_sweep import tracking
+from mlp_sweep.errors import SweepFailed
+
+log = logging.getLogger(__name__)
+
+FAILURE_FILE = "FAILED.txt"  # written into a job's output folder when it fails
+
+
+def sweep_overrides(config: DictConfig) -> list[str]:
+    """The sweep's overrides: those in ``hydra.sweeper.params`` then the command line's."""
+    params = config.hydra.sweeper.get("params") or {}
+    return [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+
+
+def count_jobs(overrides: list[str]) -> int:
+    """How many jobs the basic sweeper makes of these overrides."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+
+
+def record_failure(output_dir: str, name: str, error: BaseException) -> None:
+    """Leave the reason a job failed where the sweep's summary will find it."""
+    Path(output_dir, FAILURE_FILE).write_text(f"{name}: {type(error).__name__}: {error}\n")
+
+
+class SweepCallback(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        overrides = sweep_overrides(config)
+        try:
+            total = str(count_jobs(overrides))
+        except Exception:  # a sweeper other than the basic one: its own syntax
+            total = "?"
+        # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
+        experiment_id = tracking.use_experiment(config.tracking.uri, config.tracking.experiment)
+        run = MlflowClient().create_run(
+            experiment_id,
+            run_name=time.strftime("sweep-%Y%m%d-%H%M%S"),
+            tags={tracking.TAG_SWEEP: "parent", tracking.TAG_OVERRIDES: " ".join(overrides),
+                  "mlp_sweep.sweep_dir": str(Path(config.hydra.sweep.dir).resolve())},
+        )
+        self.parent_run_id = run.info.run_id
+        client = MlflowClient()
+        for override in overrides:
+            key, _, value = override.partition("=")
+            client.log_param(self.parent_run_id, key.lstrip("+~"), value)
+        os.environ[tracking.ENV_PARENT_RUN] = self.parent_run_id
+        os.environ[tracking.ENV_N_JOBS] = total
+        log.info("sweep of %s jobs, MLflow parent run %s", total, self.parent_run_id)
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        total = os.environ.get(tracking.ENV_N_JOBS)
+        if total:  # only in a multirun
+            print(f"[{config.hydra.job.num + 1}/{total}] {tracking.run_name(config)}", flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        os.environ.pop(tracking.ENV_PARENT_RUN, None)
+        os.environ.pop(tracking.ENV_N_JOBS, None)
+        failures = sorted(Path(config.hydra.sweep.dir).glob(f"*/{FAILURE_FILE}"))
+        MlflowClient().set_terminated(self.parent_run_id, "FAILED" if failures else "FINISHED")
+        if failures:
+            lines = "".join("  " + f.read_text() for f in failures)
+            raise SweepFailed(f"{len(failures)} job(s) of the sweep failed (the others ran to the end):\n{lines}")

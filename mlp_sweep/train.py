@@ -1,0 +1,164 @@
+"""One run: seed, build, train, evaluate on the test set once, log it all to MLflow.
+
+``train(cfg)`` is the function the command line and the tests call. This is
+the only module (with ``model``) that imports TensorFlow.
+"""
+
+import gc
+import math
+import os
+import time
+
+import keras
+import mlflow
+import numpy as np
+import tensorflow as tf
+from mlflow.entities import Metric
+from mlflow.models import infer_signature
+from omegaconf import DictConfig, OmegaConf
+
+from mlp_sweep import data, plots, tracking
+from mlp_sweep.errors import DivergedError
+from mlp_sweep.model import build_mlp, build_optimizer
+from mlp_sweep.schema import validate
+
+
+class EpochTracker(keras.callbacks.Callback):
+    """Times each epoch, logs it to MLflow at step = epoch, stops on a diverged loss.
+
+    Our own callback rather than ``mlflow.tensorflow.autolog``: autolog needs
+    tensorboard and logs validation metrics at step 0 (mlflow#14293).
+    """
+
+    def __init__(self, run_id: str, label: str, epochs: int, print_lines: bool):
+        super().__init__()
+        self.client = mlflow.MlflowClient()
+        self.run_id, self.label, self.epochs, self.print_lines = run_id, label, epochs, print_lines
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.started = epoch + 1, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise DivergedError(f"loss became {loss} at epoch {self.epoch}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = {k: float(logs[k]) for k in tracking.EPOCH_METRICS if k in logs}
+        values["epoch_time_s"] = time.perf_counter() - self.started
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, self.epoch) for k, v in values.items()])
+        if self.print_lines:
+            print(
+                f"  {self.label} epoch {self.epoch}/{self.epochs}  loss {values['loss']:.4f}  acc {values['accuracy']:.4f}"
+                f"  val_loss {values['val_loss']:.4f}  val_acc {values['val_accuracy']:.4f}  {values['epoch_time_s']:.1f}s",
+                flush=True,
+            )
+
+
+def load_data(cfg: DictConfig) -> data.Splits:
+    d = cfg.dataset
+    return data.load(d.data_dir, d.val_size, d.split_seed, d.train_size, d.test_size, d.verify_checksum)
+
+
+def compiled_model(cfg: DictConfig) -> keras.Model:
+    """A fresh session, seeded, with the configured model and optimizer."""
+    keras.backend.clear_session(free_memory=True)  # jobs of one process must not pile up graphs
+    gc.collect()
+    keras.utils.set_random_seed(cfg.trainer.seed)
+    m, r, o = cfg.model, cfg.reg, cfg.optimizer
+    initializers = OmegaConf.to_container(m.initializers, resolve=True)
+    model = build_mlp(list(m.widths), initializers, m.activation, r.batch_norm, r.dropout)
+    model.compile(
+        optimizer=build_optimizer(o.name, o.lr, OmegaConf.to_container(o.args, resolve=True)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=cfg.trainer.steps_per_execution,
+        jit_compile=False,  # XLA made BN+dropout MLPs 5x slower on CPU
+    )
+    return model
+
+
+def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
+    """Train and evaluate one config; return its final metrics.
+
+    ``progress`` is "bar" (Keras' bar per epoch), "line" (one line per epoch,
+    for sweeps) or "none".
+    """
+    validate(cfg)
+    experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
+    splits = load_data(cfg)
+    model = compiled_model(cfg)
+    name = tracking.run_name(cfg)
+    tags = {
+        tracking.TAG_CONFIG_HASH: tracking.config_hash(cfg),
+        tracking.TAG_DATASET_SHA: splits.sha256,
+        tracking.TAG_GIT_COMMIT: tracking.git_commit(),
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "mlflow_version": mlflow.__version__,
+    }
+    parent = os.environ.get(tracking.ENV_PARENT_RUN)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, parent_run_id=parent, tags=tags) as run:
+        try:
+            mlflow.log_params(
+                {**tracking.flat_params(cfg), "n_params": model.count_params(), "n_hidden_layers": len(cfg.model.widths)}
+            )
+            metrics = fit_and_evaluate(cfg, model, splits, run.info.run_id, name, progress)
+            log_model(model, splits.x_test[:8], cfg)
+        except BaseException as e:
+            mlflow.set_tag(tracking.TAG_FAILURE, f"{type(e).__name__}: {e}"[:5000])
+            raise
+    return metrics
+
+
+def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id: str, name: str, progress: str) -> dict[str, float]:
+    """Fit on train (validating on val), then touch the test set once."""
+    tracker = EpochTracker(run_id, name, cfg.trainer.epochs, print_lines=progress == "line")
+    started = time.perf_counter()
+    history = model.fit(
+        s.x_train, s.y_train,
+        validation_data=(s.x_val, s.y_val),
+        epochs=cfg.trainer.epochs,
+        batch_size=cfg.trainer.batch_size,
+        callbacks=[tracker],
+        verbose=1 if progress == "bar" else 0,
+    ).history
+    train_time = time.perf_counter() - started
+
+    probs = model.predict(s.x_test, batch_size=1024, verbose=0)
+    predicted = probs.argmax(axis=1)
+    final = {k: float(v[-1]) for k, v in history.items() if k in tracking.EPOCH_METRICS}
+    final |= {
+        "test_loss": float(np.mean(keras.losses.sparse_categorical_crossentropy(s.y_test, probs))),
+        "test_accuracy": float(np.mean(predicted == s.y_test)),
+        "train_time_s": train_time,
+    }
+    mlflow.log_metrics({k: final[k] for k in tracking.FINAL_METRICS})
+    mlflow.log_figure(plots.curves(history, name), "curves.png")
+    mlflow.log_figure(plots.confusion_matrix(s.y_test, predicted, name), "confusion_matrix.png")
+    plots.plt.close("all")
+    summary: list[str] = []
+    model.summary(print_fn=summary.append)
+    mlflow.log_text("\n".join(summary), "model_summary.txt")
+    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    return final
+
+
+def log_model(model: keras.Model, x_example: np.ndarray, cfg: DictConfig) -> None:
+    """The model in MLflow's Keras flavor, with a signature, linked to the run.
+
+    The requirements are given, not inferred: inference loads the model in a
+    subprocess and costs seconds per run.
+    """
+    if not cfg.tracking.log_model:
+        return
+    signature = infer_signature(x_example, model.predict(x_example, verbose=0))
+    info = mlflow.keras.log_model(
+        model,
+        name="model",
+        signature=signature,
+        pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"],
+    )
+    mlflow.set_tag("mlp_sweep.model_uri", info.model_uri)
