@@ -7,6 +7,7 @@ the uncompressed IDX bytes, so one copy of MNIST has one checksum however
 it was wrapped.
 """
 
+import functools
 import gzip
 import hashlib
 import os
@@ -90,11 +91,21 @@ def _read_idx_file(folder: Path, name: str) -> np.ndarray:
 
 
 def read_folder(folder: Path) -> dict[str, np.ndarray]:
-    """Read the four MNIST arrays from IDX files or mnist.npz in ``folder``."""
+    """Read the four MNIST arrays from IDX files or mnist.npz in ``folder``.
+
+    Cached by the folder's files and their modification times, so the jobs of a
+    sweep that share a process read and verify the data once.
+    """
     if not folder.is_dir():
         raise DataError(
             f"data folder {folder} does not exist: point dataset.data_dir or ${ENV_DATA_DIR} at a folder with the MNIST IDX files or mnist.npz"
         )
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir() if p.is_file()))
+    return _read_folder_cached(folder, stamp)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_folder_cached(folder: Path, stamp: tuple) -> dict[str, np.ndarray]:
     has_idx = any((folder / f"{n}{ext}").exists() for n in MNIST_SHA256 for ext in ("", ".gz"))
     npz = folder / "mnist.npz"
     if not has_idx and npz.exists():

@@ -20,7 +20,3 @@ class DivergedError(MlpSweepError, RuntimeError):
 
 class TrackingError(MlpSweepError, RuntimeError):
     """The MLflow store cannot be used, or the sweep or experiment asked for does not exist."""
-
-
-class SweepFailed(MlpSweepError, RuntimeError):
-    """Some jobs of a sweep failed; the others ran to the end."""

@@ -4,8 +4,15 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+
+def log_figure(fig: Figure, artifact_file: str, run_id: str | None = None) -> None:
+    """Log a figure as a PNG artifact (of the active run unless given) and free it."""
+    mlflow.log_figure(fig, artifact_file, run_id=run_id)
+    plt.close(fig)
 
 
 def curves(history: dict[str, list[float]], title: str) -> Figure:

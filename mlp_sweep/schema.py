@@ -109,6 +109,11 @@ def register() -> None:
         cs.store(group=group, name=f"base_{group}", node=node)
 
 
+def run_name(cfg: DictConfig) -> str:
+    """What a run is called in MLflow and in progress lines: ``mlp3-bn_dropout-s0``."""
+    return f"{cfg.model.name}-{cfg.reg.name}-s{cfg.trainer.seed}"
+
+
 def validate(cfg: DictConfig) -> None:
     """Check the ranges a type cannot express; raise ConfigError naming the fix."""
     problems = []

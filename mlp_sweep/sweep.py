@@ -4,10 +4,14 @@ a ``[k/N] name`` line as each job starts, and a summary of failed jobs.
 Jobs find the parent through an environment variable set before they launch,
 which the basic launcher (same process), joblib (worker processes) and
 submitit (subprocesses) all pass on.
+
+Hydra turns an exception raised in a callback into a warning and carries on,
+so a sweep that must stop, or end with a non-zero status, exits here itself.
 """
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -17,8 +21,8 @@ from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from mlp_sweep import tracking
-from mlp_sweep.errors import SweepFailed
+from mlp_sweep import schema, tracking
+from mlp_sweep.errors import MlpSweepError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,13 @@ def record_failure(output_dir: str, name: str, error: BaseException) -> None:
 
 class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            self.start_parent_run(config)
+        except MlpSweepError as e:  # bad input: refuse the sweep before any job starts
+            sys.exit(f"error: {e}")
+
+    def start_parent_run(self, config: DictConfig) -> None:
+        schema.validate(config)  # what the sweep does not vary is checked once, here
         overrides = sweep_overrides(config)
         try:
             total = str(count_jobs(overrides))
@@ -69,7 +80,7 @@ class SweepCallback(Callback):
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         total = os.environ.get(tracking.ENV_N_JOBS)
         if total:  # only in a multirun
-            print(f"[{config.hydra.job.num + 1}/{total}] {tracking.run_name(config)}", flush=True)
+            print(f"[{config.hydra.job.num + 1}/{total}] {schema.run_name(config)}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         os.environ.pop(tracking.ENV_PARENT_RUN, None)
@@ -78,4 +89,4 @@ class SweepCallback(Callback):
         MlflowClient().set_terminated(self.parent_run_id, "FAILED" if failures else "FINISHED")
         if failures:
             lines = "".join("  " + f.read_text() for f in failures)
-            raise SweepFailed(f"{len(failures)} job(s) of the sweep failed (the others ran to the end):\n{lines}")
+            sys.exit(f"{len(failures)} job(s) of the sweep failed (the others ran to the end):\n{lines}")

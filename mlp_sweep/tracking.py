@@ -26,6 +26,7 @@ TAG_FAILURE = "mlp_sweep.failure"
 TAG_SWEEP = "mlp_sweep.sweep"  # "parent" on a sweep's parent run
 TAG_OVERRIDES = "mlp_sweep.overrides"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_MODEL_URI = "mlp_sweep.model_uri"  # models:/m-... of the run's logged Keras model
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s")
@@ -74,11 +75,6 @@ def config_hash(cfg: DictConfig) -> str:
     """What a run computes, apart from its seed: runs with one hash are repeats."""
     kept = {k: v for k, v in flat_params(cfg).items() if not any(k == x or k.startswith(x + ".") for x in HASH_EXCLUDED)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def run_name(cfg: DictConfig) -> str:
-    """Say what the run is: ``mlp3-bn_dropout-s0``."""
-    return f"{cfg.model.name}-{cfg.reg.name}-s{cfg.trainer.seed}"
 
 
 def git_commit() -> str:

@@ -9,6 +9,7 @@ import math
 import os
 import time
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep its start-up chatter out
 import keras
 import mlflow
 import numpy as np
@@ -20,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from mlp_sweep import data, plots, tracking
 from mlp_sweep.errors import DivergedError
 from mlp_sweep.model import build_mlp, build_optimizer
-from mlp_sweep.schema import validate
+from mlp_sweep.schema import run_name, validate
 
 
 class EpochTracker(keras.callbacks.Callback):
@@ -90,7 +91,7 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
     experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
     splits = load_data(cfg)
     model = compiled_model(cfg)
-    name = tracking.run_name(cfg)
+    name = run_name(cfg)
     tags = {
         tracking.TAG_CONFIG_HASH: tracking.config_hash(cfg),
         tracking.TAG_DATASET_SHA: splits.sha256,
@@ -127,7 +128,7 @@ def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id
     ).history
     train_time = time.perf_counter() - started
 
-    probs = model.predict(s.x_test, batch_size=1024, verbose=0)
+    probs = model(s.x_test, training=False).numpy()  # one eager pass: no per-model tf.function to trace
     predicted = probs.argmax(axis=1)
     final = {k: float(v[-1]) for k, v in history.items() if k in tracking.EPOCH_METRICS}
     final |= {
@@ -136,9 +137,8 @@ def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id
         "train_time_s": train_time,
     }
     mlflow.log_metrics({k: final[k] for k in tracking.FINAL_METRICS})
-    mlflow.log_figure(plots.curves(history, name), "curves.png")
-    mlflow.log_figure(plots.confusion_matrix(s.y_test, predicted, name), "confusion_matrix.png")
-    plots.plt.close("all")
+    plots.log_figure(plots.curves(history, name), "curves.png")
+    plots.log_figure(plots.confusion_matrix(s.y_test, predicted, name), "confusion_matrix.png")
     summary: list[str] = []
     model.summary(print_fn=summary.append)
     mlflow.log_text("\n".join(summary), "model_summary.txt")
@@ -154,11 +154,11 @@ def log_model(model: keras.Model, x_example: np.ndarray, cfg: DictConfig) -> Non
     """
     if not cfg.tracking.log_model:
         return
-    signature = infer_signature(x_example, model.predict(x_example, verbose=0))
+    signature = infer_signature(x_example, model(x_example, training=False).numpy())
     info = mlflow.keras.log_model(
         model,
         name="model",
         signature=signature,
         pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"],
     )
-    mlflow.set_tag("mlp_sweep.model_uri", info.model_uri)
+    mlflow.set_tag(tracking.TAG_MODEL_URI, info.model_uri)
