@@ -8,11 +8,15 @@ import hashlib
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
+
+from mlp_sweep.errors import TrackingError
 
 # Set by the sweep callback for its jobs (not MLFLOW_RUN_ID: that one would
 # hijack the job's own run, mlflow#15713).
@@ -27,12 +31,17 @@ TAG_SWEEP = "mlp_sweep.sweep"  # "parent" on a sweep's parent run
 TAG_OVERRIDES = "mlp_sweep.overrides"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_MODEL_URI = "mlp_sweep.model_uri"  # models:/m-... of the run's logged Keras model
+TAG_SEED = "mlp_sweep.seed"  # with the config hash, names a grid point (set when the run opens)
+TAG_PROCESS = "mlp_sweep.process"  # host:pid:start of the process holding the run open
+# On a sweep's parent run, one per job that found its grid point already
+# FINISHED and reused that run instead of training: <prefix><run name> -> run id.
+TAG_REUSED_PREFIX = "mlp_sweep.reused."
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s")
 
 # Keys that do not change what a run computes: left out of the config hash.
-HASH_EXCLUDED = ("trainer.seed", "tracking", "dataset.data_dir")
+HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "tracking", "dataset.data_dir")
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -51,11 +60,34 @@ def resolve_uri(uri: str | None) -> str:
 
 def use_experiment(uri: str | None, experiment: str) -> str:
     """Point MLflow at the store and experiment; return the experiment id."""
-    mlflow.set_tracking_uri(resolve_uri(uri))
+    resolved = resolve_uri(uri)
+    check_reachable(resolved)
+    mlflow.set_tracking_uri(resolved)
     found = MlflowClient().get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
     return mlflow.create_experiment(experiment)
+
+
+# A probe, not a request MLflow retries: its client tries a dead server for
+# minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT).
+REACHABLE_TIMEOUT_S = 5.0
+
+
+def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
+    """Raise TrackingError at once when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s).close()
+    except urllib.error.HTTPError:  # it answered, if not on /health (a proxy, an auth layer): reachable
+        return
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise TrackingError(
+            f"tracking server {uri} cannot be reached ({reason}): start it (mlflow server --port ...), "
+            "or point tracking.uri or $MLFLOW_TRACKING_URI at a reachable server or a local store (sqlite:///mlflow.db)"
+        ) from e
 
 
 def flat_params(cfg: DictConfig) -> dict[str, str]:
