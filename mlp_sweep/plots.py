@@ -9,9 +9,9 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
-def log_figure(fig: Figure, artifact_file: str, run_id: str | None = None) -> None:
-    """Log a figure as a PNG artifact (of the active run unless given) and free it."""
-    mlflow.log_figure(fig, artifact_file, run_id=run_id)
+def log_figure(run_id: str, fig: Figure, artifact_file: str) -> None:
+    """Log a figure as a PNG artifact of the run, then free it."""
+    mlflow.MlflowClient().log_figure(run_id, fig, artifact_file)
     plt.close(fig)
 
 

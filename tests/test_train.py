@@ -1,0 +1,66 @@
+"""One run, end to end: real Keras training into a real MLflow store."""
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import smoke_cfg
+from mlp_sweep import tracking
+from mlp_sweep.train import train
+
+ARTIFACTS = {"curves.png", "confusion_matrix.png", "model_summary.txt", "config.yaml"}
+
+
+def only_run(store: str, experiment: str):
+    mlflow.set_tracking_uri(store)
+    (run,) = mlflow.search_runs(experiment_names=[experiment], output_format="list")
+    return run
+
+
+def test_train_logs_what_design_lists(tiny_mnist, store):
+    cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "reg=bn_dropout", "trainer.epochs=2")
+    metrics = train(cfg, progress="none")
+
+    run = only_run(store, cfg.tracking.experiment)
+    assert run.info.status == "FINISHED" and run.info.run_name == "mlp2-bn_dropout-s0"
+    assert set(tracking.FINAL_METRICS) <= set(run.data.metrics)
+    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    client = MlflowClient()
+    for key in tracking.EPOCH_METRICS:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
+    params = run.data.params
+    assert params["model.widths"] == "[324, 108]" and params["reg.dropout"] == "0.5"
+    assert params["n_params"] == str(290_530 + 4 * (324 + 108)) and params["n_hidden_layers"] == "2"
+    tags = run.data.tags
+    for tag in (tracking.TAG_CONFIG_HASH, tracking.TAG_DATASET_SHA, tracking.TAG_GIT_COMMIT, "tensorflow_version"):
+        assert tags[tag]
+    assert ARTIFACTS <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    summary = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/model_summary.txt")
+    assert "bn_1" in summary and "dropout_2" in summary
+
+
+def test_logged_model_reloads_and_predicts_probabilities(tiny_mnist, store):
+    cfg = smoke_cfg(tiny_mnist, store, "model=mlp3")
+    train(cfg, progress="none")
+    run = only_run(store, cfg.tracking.experiment)
+    model = mlflow.pyfunc.load_model(run.data.tags[tracking.TAG_MODEL_URI])
+    assert model.metadata.signature is not None
+    probs = np.asarray(model.predict(np.random.default_rng(0).random((4, 784), dtype=np.float32)))
+    assert probs.shape == (4, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_config_hash_ignores_seed_but_not_the_model(tiny_mnist, store):
+    a = smoke_cfg(tiny_mnist, store, "trainer.seed=0")
+    b = smoke_cfg(tiny_mnist, store, "trainer.seed=1")
+    c = smoke_cfg(tiny_mnist, store, "reg=bn")
+    assert tracking.config_hash(a) == tracking.config_hash(b) != tracking.config_hash(c)
+
+
+@pytest.mark.slow
+def test_mlp_learns_real_mnist(real_mnist, store):
+    cfg = smoke_cfg(real_mnist, store, "model=mlp3", "dataset=mnist", "trainer.epochs=3", "tracking.log_model=false")
+    cfg.dataset.verify_checksum = True
+    metrics = train(cfg, progress="none")
+    assert metrics["val_accuracy"] > 0.96 and metrics["test_accuracy"] > 0.96
