@@ -137,8 +137,8 @@ def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id
         "train_time_s": train_time,
     }
     mlflow.log_metrics({k: final[k] for k in tracking.FINAL_METRICS})
-    plots.log_figure(plots.curves(history, name), "curves.png")
-    plots.log_figure(plots.confusion_matrix(s.y_test, predicted, name), "confusion_matrix.png")
+    plots.log_figure(run_id, plots.curves(history, name), "curves.png")
+    plots.log_figure(run_id, plots.confusion_matrix(s.y_test, predicted, name), "confusion_matrix.png")
     summary: list[str] = []
     model.summary(print_fn=summary.append)
     mlflow.log_text("\n".join(summary), "model_summary.txt")
