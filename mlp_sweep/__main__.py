@@ -2,6 +2,7 @@
 
     python -m mlp_sweep model=mlp5 reg=bn                                # one run
     python -m mlp_sweep -m model=mlp2,mlp3,mlp5 reg=none,bn,bn_dropout   # a sweep
+    python -m mlp_sweep report --sweep <parent run id>                   # compare a sweep (mlp-sweep report ...)
 
 TensorFlow and MLflow are imported inside ``main`` so that ``--help``,
 ``--cfg job`` and config errors answer at once.
@@ -45,5 +46,14 @@ def main(cfg: DictConfig) -> dict | None:
         return None
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``mlp-sweep`` command: ``report ...`` compares a sweep, anything else is a Hydra run or sweep."""
+    if sys.argv[1:2] == ["report"]:
+        from mlp_sweep.report import main as report_main  # no TensorFlow: the report only reads MLflow
+
+        sys.exit(report_main(sys.argv[2:]))
     main()
+
+
+if __name__ == "__main__":
+    cli()

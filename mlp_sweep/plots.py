@@ -1,4 +1,5 @@
-"""The figures a run logs: the notebook's train-vs-val curves and a confusion matrix."""
+"""The figures a run logs (the notebook's train-vs-val curves, a confusion matrix)
+and those a sweep's report shows (validation curves overlaid, test accuracy per config)."""
 
 import matplotlib
 
@@ -40,5 +41,45 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, title: str, n_class
     ax.set(xticks=range(n_classes), yticks=range(n_classes), xlabel="predicted", ylabel="true",
            title=f"{title}: test confusion matrix")
     fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+# The report's figures: a sweep's configs side by side.
+
+
+def save_figure(fig: Figure, path) -> None:
+    """Write a figure as a PNG file, then free it."""
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str) -> Figure:
+    """Per config (label -> metric -> frame of epochs x seeds): the mean over seeds, a band of ± one std."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
+    colors = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
+    for i, (label, by_metric) in enumerate(curves.items()):
+        style = {"color": colors(i % colors.N), "linestyle": ("-", "--", ":")[i // colors.N % 3]}
+        for ax, metric in zip(axes[0], metrics):
+            seeds = by_metric[metric]
+            mean, std = seeds.mean(axis=1), seeds.std(axis=1)  # std: NaN (no band) for one seed
+            ax.plot(mean.index, mean, marker="o" if len(mean) < 4 else None, label=label, **style)
+            ax.fill_between(mean.index, mean - std, mean + std, color=style["color"], alpha=0.15, linewidth=0)
+    for ax, metric in zip(axes[0], metrics):
+        ax.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric} (mean, band ± 1 std over seeds)")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def errorbars(labels: list[str], means, errors, xlabel: str, title: str) -> Figure:
+    """One point per label with its error bar, the first label on top."""
+    fig, ax = plt.subplots(figsize=(8, 1.5 + 0.35 * len(labels)))
+    y = np.arange(len(labels))
+    ax.errorbar(np.asarray(means), y, xerr=np.nan_to_num(np.asarray(errors, dtype=float)), fmt="o", capsize=4)
+    ax.set(yticks=y, yticklabels=labels, xlabel=xlabel, title=title)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

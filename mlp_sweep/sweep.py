@@ -1,5 +1,6 @@
 """Sweep-level work, as a Hydra callback: one parent MLflow run per multirun,
-a ``[k/N] name`` line as each job starts, and a summary of failed jobs.
+a ``[k/N] name`` line as each job starts, a summary of failed jobs, and the
+comparison report (:mod:`mlp_sweep.report`) once every job has ended.
 
 Jobs find the parent through an environment variable set before they launch,
 which the basic launcher (same process), joblib (worker processes) and
@@ -21,7 +22,7 @@ from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from mlp_sweep import schema, tracking
+from mlp_sweep import resume, schema, tracking
 from mlp_sweep.errors import MlpSweepError
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,13 @@ def record_failure(output_dir: str, name: str, error: BaseException) -> None:
     Path(output_dir, FAILURE_FILE).write_text(f"{name}: {type(error).__name__}: {error}\n")
 
 
+def clear_failures(sweep_dir: str) -> None:
+    """Forget the failures of an earlier try of this sweep in the same folder:
+    its jobs run again now, and the summary must speak of this try only."""
+    for stale in Path(sweep_dir).glob(f"*/{FAILURE_FILE}"):
+        stale.unlink(missing_ok=True)
+
+
 class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
@@ -62,13 +70,16 @@ class SweepCallback(Callback):
             total = "?"
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
         experiment_id = tracking.use_experiment(config.tracking.uri, config.tracking.experiment)
+        resume.close_stale_runs(experiment_id)  # a killed earlier sweep left its runs RUNNING
+        clear_failures(config.hydra.sweep.dir)
         run = MlflowClient().create_run(
             experiment_id,
             run_name=time.strftime("sweep-%Y%m%d-%H%M%S"),
             tags={tracking.TAG_SWEEP: "parent", tracking.TAG_OVERRIDES: " ".join(overrides),
-                  "mlp_sweep.sweep_dir": str(Path(config.hydra.sweep.dir).resolve())},
+                  "mlp_sweep.sweep_dir": str(Path(config.hydra.sweep.dir).resolve()),
+                  tracking.TAG_PROCESS: resume.process_tag()},
         )
-        self.parent_run_id = run.info.run_id
+        self.parent_run_id, self.total = run.info.run_id, total
         client = MlflowClient()
         for override in overrides:
             key, _, value = override.partition("=")
@@ -78,6 +89,12 @@ class SweepCallback(Callback):
         log.info("sweep of %s jobs, MLflow parent run %s", total, self.parent_run_id)
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        if getattr(self, "parent_run_id", None):
+            # A joblib (loky) worker may be reused from an earlier sweep and hold
+            # that sweep's environment; this callback reaches it pickled after
+            # on_multirun_start, so it carries the current sweep's values.
+            os.environ[tracking.ENV_PARENT_RUN] = self.parent_run_id
+            os.environ[tracking.ENV_N_JOBS] = self.total
         total = os.environ.get(tracking.ENV_N_JOBS)
         if total:  # only in a multirun
             print(f"[{config.hydra.job.num + 1}/{total}] {schema.run_name(config)}", flush=True)
@@ -86,7 +103,21 @@ class SweepCallback(Callback):
         os.environ.pop(tracking.ENV_PARENT_RUN, None)
         os.environ.pop(tracking.ENV_N_JOBS, None)
         failures = sorted(Path(config.hydra.sweep.dir).glob(f"*/{FAILURE_FILE}"))
+        self.write_report(config)
         MlflowClient().set_terminated(self.parent_run_id, "FAILED" if failures else "FINISHED")
         if failures:
             lines = "".join("  " + f.read_text() for f in failures)
             sys.exit(f"{len(failures)} job(s) of the sweep failed (the others ran to the end):\n{lines}")
+
+    def write_report(self, config: DictConfig) -> None:
+        """The comparison table and figures, into ``<sweep dir>/report`` and onto the parent run.
+
+        A report that fails is logged, never raised: it must not hide the jobs' own failures.
+        """
+        try:
+            from mlp_sweep import report  # pandas, scipy, matplotlib: only once a sweep ends
+
+            print(report.make_report(self.parent_run_id, tracking_uri=config.tracking.uri,
+                                     out_dir=Path(config.hydra.sweep.dir) / "report").text(), flush=True)
+        except Exception as e:
+            log.error("the sweep's report failed: %s", e, exc_info=not isinstance(e, MlpSweepError))

@@ -1,0 +1,147 @@
+"""The comparison table: one row per config, its seeds summarised, the best
+chosen on validation accuracy alone and every other config tested against it.
+
+Plain pandas and scipy on a frame of runs, so it is testable without MLflow;
+:mod:`mlp_sweep.report` reads the runs and writes the results.
+"""
+
+import math
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mlp_sweep.tracking import HASH_EXCLUDED  # what may differ between the seeds of one config
+
+# Final-epoch metrics of a run, with the columns that show them. Accuracies are shown in %.
+METRICS = {
+    "accuracy": "train acc %",
+    "val_accuracy": "val acc %",
+    "test_accuracy": "test acc %",
+    "test_loss": "test loss",
+    "epoch_time_s": "s/epoch",
+}
+SELECT_BY = "val_accuracy"  # never a test metric: the test set only reports
+ALPHA = 0.05
+# Params that describe a config in the table; run columns are ``params.<key>``.
+DESCRIBED = ("model.name", "n_hidden_layers", "model.widths", "reg.batch_norm", "reg.dropout",
+             "optimizer.name", "n_params", "trainer.epochs")
+
+FOOTNOTE = (
+    "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`), at the final epoch; "
+    "s/epoch is the mean wall time of an epoch. Rows are sorted by mean validation accuracy and the best config is "
+    "chosen on it alone: test metrics are reported, never used to choose. 95% CI: Student's t interval of the mean "
+    "validation accuracy. vs best: Welch's t-test (two-sided, unequal variances, `scipy.stats.ttest_ind(equal_var=False)`) "
+    f"of each config's validation accuracies against the best config's; `≈ best`: p ≥ {ALPHA}, the two cannot be told "
+    f"apart at the {ALPHA:.0%} level; `below`: p < {ALPHA}; `untested`: fewer than 2 seeds on one side (or no spread "
+    "at all), so no test is possible. Each config is tested against the best alone, without correction for multiple comparisons."
+)
+
+
+def config_label(run_name: str) -> str:
+    """``mlp3-bn_dropout-s2`` -> ``mlp3-bn_dropout``: the run name without its seed."""
+    return re.sub(r"-s\d+$", "", run_name)
+
+
+def welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p-value of Welch's t-test; NaN where it cannot be computed."""
+    if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
+        return math.nan
+    with warnings.catch_warnings():  # near-identical values: scipy warns, the p-value stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Student's t confidence interval of the mean; NaNs for a single value."""
+    n = len(values)
+    if n < 2:
+        return math.nan, math.nan
+    half = stats.t.ppf((1 + level) / 2, n - 1) * np.std(values, ddof=1) / math.sqrt(n)
+    return float(np.mean(values) - half), float(np.mean(values) + half)
+
+
+def distinguishing_params(runs: pd.DataFrame) -> pd.Series:
+    """Per config hash, the params that tell it apart from configs the described columns do not."""
+    params = [c for c in runs.columns if c.startswith("params.")
+              and not any(c[7:] == x or c[7:].startswith(x + ".") for x in HASH_EXCLUDED)]
+    first = runs.groupby("config_hash")[params].first()
+    described = [f"params.{k}" for k in DESCRIBED if f"params.{k}" in first]
+    other = pd.Series("", index=first.index)
+    for _, twins in first.groupby(described, dropna=False) if described else [(None, first)]:
+        if len(twins) > 1:
+            varying = [c for c in params if c not in described and twins[c].nunique(dropna=False) > 1]
+            for h, row in twins[varying].iterrows():
+                other[h] = ", ".join(f"{c[7:]}={row[c]}" for c in varying)
+    return other
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per config hash, best first: descriptions, mean/std/n of each metric, CI, test against the best.
+
+    ``runs`` holds one finished run a row: ``config_hash``, ``run_name``,
+    ``params.<key>`` strings and the final values of :data:`METRICS`.
+    """
+    other = distinguishing_params(runs)
+    rows = []
+    for h, group in runs.groupby("config_hash", sort=False):
+        row = {"config_hash": h, "config": config_label(group["run_name"].iloc[0]), "other": other[h], "n": len(group)}
+        row |= {k: group[f"params.{k}"].iloc[0] for k in DESCRIBED if f"params.{k}" in group}
+        for metric in [*METRICS, "val_loss"]:
+            row[f"{metric}_mean"] = group[metric].mean()
+            row[f"{metric}_std"] = group[metric].std(ddof=1)  # NaN for a single seed
+        row["val_accuracy_ci_low"], row["val_accuracy_ci_high"] = t_interval(group[SELECT_BY].to_numpy())
+        row["test_accuracy_ci_low"], row["test_accuracy_ci_high"] = t_interval(group["test_accuracy"].to_numpy())
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values([f"{SELECT_BY}_mean", "val_loss_mean", "config"],
+                                           ascending=[False, True, True], ignore_index=True)
+    if table["config"].duplicated(keep=False).any():  # same name, other settings: say which
+        table["config"] = [c + (f" ({o})" if o else f" [{h[:6]}]") for c, o, h in
+                           zip(table["config"], table["other"], table["config_hash"])]
+    table.insert(0, "rank", range(1, len(table) + 1))
+
+    best = runs.loc[runs["config_hash"] == table["config_hash"][0], SELECT_BY].to_numpy()
+    table["p_vs_best"] = [math.nan if i == 0 else welch_p(runs.loc[runs["config_hash"] == h, SELECT_BY].to_numpy(), best)
+                          for i, h in enumerate(table["config_hash"])]
+    table["vs_best"] = ["best" if i == 0 else "untested" if math.isnan(p) else "≈ best" if p >= ALPHA else "below"
+                        for i, p in enumerate(table["p_vs_best"])]
+    return table
+
+
+def mean_std(mean: float, std: float, scale: float, digits: int) -> str:
+    """``97.83 ± 0.12``, or the mean alone when there is no spread to show (one seed)."""
+    text = f"{mean * scale:.{digits}f}"
+    return text if math.isnan(std) else f"{text} ± {std * scale:.{digits}f}"
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary as the strings a reader sees: the console, Markdown and the README show this."""
+    def col(key: str, default: str = "?") -> pd.Series:
+        return table[key] if key in table else pd.Series(default, index=table.index)
+
+    widths = col("model.widths", "[]").map(lambda w: ", ".join(re.findall(r"\d+", str(w))))
+    out = pd.DataFrame({
+        "#": table["rank"],
+        "config": table["config"],
+        "model": col("model.name"),
+        "hidden layers": col("n_hidden_layers").astype(str) + ": " + widths,
+        "BN": col("reg.batch_norm").map(lambda b: "yes" if str(b).lower() == "true" else "no"),
+        "dropout": col("reg.dropout"),
+        "optimizer": col("optimizer.name"),
+        "params": col("n_params").map(lambda n: f"{int(n):,}" if str(n).isdigit() else n),
+        "epochs": col("trainer.epochs"),
+        "n": table["n"],
+    })
+    for metric, name in METRICS.items():
+        scale, digits = (100, 2) if "accuracy" in metric else (1, 4) if "loss" in metric else (1, 2)
+        out[name] = [mean_std(m, s, scale, digits) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
+        if metric == SELECT_BY:
+            out["val acc 95% CI"] = [("–" if math.isnan(lo) else f"{100 * lo:.2f} – {100 * hi:.2f}")
+                                     for lo, hi in zip(table["val_accuracy_ci_low"], table["val_accuracy_ci_high"])]
+            out["vs best (Welch)"] = [v if math.isnan(p) else f"{v} (p={p:.3f})"
+                                      for v, p in zip(table["vs_best"], table["p_vs_best"])]
+    if (table["other"] != "").any():
+        out["other"] = table["other"]
+    return out

@@ -1,0 +1,214 @@
+"""Compare a sweep's configs side by side, from what MLflow holds.
+
+    python -m mlp_sweep.report                         # the latest sweep in the store
+    python -m mlp_sweep.report --sweep <parent run id> --out reports/mine
+    mlp-sweep report --experiment mlp_sweep --tracking-uri http://localhost:5000
+
+Prints the table, writes it as Markdown and CSV with two figures into the
+output folder, and logs the same files under ``report/`` on the sweep's
+parent run. Every multirun ends by calling :func:`make_report`.
+"""
+
+import argparse
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Run, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlp_sweep import compare, plots, tracking
+from mlp_sweep.errors import MlpSweepError, TrackingError
+
+ARTIFACT_DIR = "report"  # on the parent run
+FILES = ("comparison.md", "comparison.csv", "val_curves.png", "test_accuracy.png")
+CURVES = ("val_loss", "val_accuracy")
+
+
+@dataclass
+class Report:
+    parent: Run
+    summary: pd.DataFrame  # numbers, one row per config (the CSV)
+    table: pd.DataFrame  # the strings shown
+    notes: list[str]
+    out_dir: Path
+
+    def text(self) -> str:
+        """The console version: header, table, notes, footnote, where the files went."""
+        lines = [header(self.parent, self.summary), "", self.table.to_string(index=False), "",
+                 *self.notes, compare.FOOTNOTE.replace("`", ""),
+                 f"Written to {self.out_dir}/ and logged to run {self.parent.info.run_id} under {ARTIFACT_DIR}/."]
+        return "\n".join(lines)
+
+
+def header(parent: Run, summary: pd.DataFrame) -> str:
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(parent.info.start_time / 1000))
+    return (f"Sweep {parent.info.run_name} (run {parent.info.run_id}, started {started}): "
+            f"{len(summary)} configs from {int(summary['n'].sum())} runs")
+
+
+@contextlib.contextmanager
+def store_errors(uri: str):
+    """MLflow's own failures (server down, bad store) as a TrackingError naming the store."""
+    try:
+        yield
+    except MlflowException as e:
+        raise TrackingError(f"the MLflow store {uri} failed: {e.message}; check --tracking-uri "
+                            "(or $MLFLOW_TRACKING_URI) and that its server is running") from e
+
+
+def open_store(uri: str | None) -> tuple[MlflowClient, str]:
+    """A client for the store; a local SQLite file must already exist (never create an empty one)."""
+    uri = tracking.resolve_uri(uri)
+    tracking.check_reachable(uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise TrackingError(f"no MLflow store at {uri.removeprefix('sqlite:///')}: pass --tracking-uri with the "
+                            "store the sweep wrote to (or set MLFLOW_TRACKING_URI), or run from the folder that holds mlflow.db")
+    return MlflowClient(tracking_uri=uri), uri
+
+
+def find_sweep(client: MlflowClient, uri: str, sweep: str | None, experiment: str | None) -> Run:
+    """The sweep's parent run: the one asked for, else the latest one (in the experiment, if named)."""
+    experiments = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+    if experiment is not None and experiment not in {e.name for e in experiments}:
+        names = ", ".join(sorted(e.name for e in experiments)) or "none"
+        raise TrackingError(f"no experiment named {experiment!r} in {uri} (it has: {names}): "
+                            "pass --experiment with one of these, or --tracking-uri with the store the sweep wrote to")
+    ids = [e.experiment_id for e in experiments if experiment in (None, e.name)]
+    if sweep is None:
+        found = ids and client.search_runs(ids, f"tags.`{tracking.TAG_SWEEP}` = 'parent'",
+                                           order_by=["attributes.start_time DESC"], max_results=1)
+        if not found:
+            where = f"experiment {experiment!r}" if experiment else "any experiment"
+            raise TrackingError(f"no sweep in {where} of {uri}: run one with `python -m mlp_sweep -m ...`, "
+                                "or pass --tracking-uri / --experiment where it was logged")
+        return found[0]
+    try:
+        run = client.get_run(sweep)
+    except MlflowException as e:
+        raise TrackingError(f"no run {sweep!r} in {uri}: pass the parent run id of a sweep "
+                            "(the `mlflow ui` shows it), or leave out --sweep for the latest sweep") from e
+    if run.data.tags.get(tracking.TAG_SWEEP) != "parent":
+        parent = run.data.tags.get(tracking.TAG_PARENT)
+        hint = f"; its sweep is {parent}" if parent else ""
+        raise TrackingError(f"run {sweep} ({run.info.run_name}) is not a sweep's parent run{hint}: pass a parent run id")
+    if experiment is not None and run.info.experiment_id not in ids:
+        raise TrackingError(f"sweep {sweep} is not in experiment {experiment!r}: leave out --experiment or fix it")
+    return run
+
+
+def sweep_runs(client: MlflowClient, parent: Run) -> list[Run]:
+    """Every run of the sweep: its children, all pages of them, and the finished runs its jobs reused."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'",
+                                  max_results=1000, page_token=token)
+        runs += page
+        token = page.token
+        if not token:
+            break
+    reused = {v for k, v in parent.data.tags.items() if k.startswith(tracking.TAG_REUSED_PREFIX)}
+    return runs + [client.get_run(run_id) for run_id in sorted(reused - {r.info.run_id for r in runs})]
+
+
+def runs_frame(client: MlflowClient, runs: list[Run]) -> tuple[pd.DataFrame, dict[str, dict[str, pd.Series]], list[str]]:
+    """Finished runs as one row each, their validation curves, and notes on the runs left out."""
+    rows, curves, notes = [], {}, []
+    for run in runs:
+        tags, metrics, name = run.data.tags, run.data.metrics, run.info.run_name
+        missing = [m for m in (*compare.METRICS, "val_loss") if m not in metrics and m != "epoch_time_s"]
+        if run.info.status != "FINISHED" or tracking.TAG_FAILURE in tags:
+            why = tags.get(tracking.TAG_FAILURE, "")
+        elif missing or tracking.TAG_CONFIG_HASH not in tags:
+            why = f"no {', '.join(missing)}" if missing else "no config hash tag"
+        else:
+            why = None
+        if why is not None:
+            notes.append(f"Left out {name} ({run.info.status}{': ' + why[:120] if why else ''}).")
+            continue
+        history = {k: pd.Series({m.step: m.value for m in client.get_metric_history(run.info.run_id, k)}, dtype=float)
+                   for k in (*CURVES, "epoch_time_s")}
+        curves[run.info.run_id] = history
+        rows.append({"run_id": run.info.run_id, "run_name": name, "config_hash": tags[tracking.TAG_CONFIG_HASH],
+                     **{f"params.{k}": v for k, v in run.data.params.items()},
+                     **{m: metrics.get(m) for m in compare.METRICS}, "val_loss": metrics["val_loss"],
+                     "epoch_time_s": history["epoch_time_s"].mean()})
+    return pd.DataFrame(rows), curves, notes
+
+
+def seed_notes(runs: pd.DataFrame) -> list[str]:
+    """Repeats that share a seed are not independent samples: say so."""
+    if "params.trainer.seed" not in runs:
+        return []
+    counts = runs.groupby(["config_hash", "params.trainer.seed"]).size()
+    return [f"Note: config {h} has {n} runs with seed {s}; they count as {n} samples."
+            for (h, s), n in counts[counts > 1].items()]
+
+
+def markdown(report: Report) -> str:
+    return "\n".join([f"# Comparison of sweep {report.parent.info.run_name}", "", header(report.parent, report.summary) + ".",
+                      "", report.table.to_markdown(index=False), "", *(f"{n}  " for n in report.notes), "",
+                      compare.FOOTNOTE, "", "![validation curves](val_curves.png)", "",
+                      "![test accuracy](test_accuracy.png)", ""])
+
+
+def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs: pd.DataFrame) -> None:
+    by_config = {}
+    for label, h in zip(report.summary["config"], report.summary["config_hash"]):
+        ids = runs.loc[runs["config_hash"] == h, "run_id"]
+        by_config[label] = {m: pd.concat({i: curves[i][m] for i in ids}, axis=1).sort_index() for m in CURVES}
+    plots.save_figure(plots.overlaid_curves(by_config, CURVES, f"sweep {report.parent.info.run_name}"),
+                      report.out_dir / "val_curves.png")
+    s = report.summary
+    plots.save_figure(plots.errorbars(
+        [f"{c} (n={n})" for c, n in zip(s["config"], s["n"])], 100 * s["test_accuracy_mean"],
+        100 * (s["test_accuracy_ci_high"] - s["test_accuracy_mean"]),
+        "test accuracy % (mean over seeds, bars: 95% CI; rows in validation order)",
+        f"sweep {report.parent.info.run_name}: test accuracy per config"), report.out_dir / "test_accuracy.png")
+
+
+def make_report(sweep: str | None = None, experiment: str | None = None, tracking_uri: str | None = None,
+                out_dir: str | Path | None = None) -> Report:
+    """Build the comparison of one sweep, write its files and log them on the parent run."""
+    client, uri = open_store(tracking_uri)
+    with store_errors(uri):
+        parent = find_sweep(client, uri, sweep, experiment)
+        runs, curves, notes = runs_frame(client, sweep_runs(client, parent))
+        if runs.empty:
+            raise TrackingError(f"sweep {parent.info.run_name} ({parent.info.run_id}) has no finished runs to compare"
+                                + (f": {' '.join(notes)}" if notes else " yet"))
+        summary = compare.summarize(runs)
+        out = Path(out_dir) if out_dir is not None else Path("reports") / parent.info.run_name
+        out.mkdir(parents=True, exist_ok=True)
+        report = Report(parent, summary, compare.formatted(summary), notes + seed_notes(runs), out)
+        summary.to_csv(out / "comparison.csv", index=False)
+        (out / "comparison.md").write_text(markdown(report))
+        write_figures(report, curves, runs)
+        for name in FILES:
+            client.log_artifact(parent.info.run_id, str(out / name), ARTIFACT_DIR)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; user errors print one ``error:`` line and return 1."""
+    parser = argparse.ArgumentParser(prog="mlp-sweep report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sweep", help="parent run id of the sweep (default: the latest sweep)")
+    parser.add_argument("--experiment", help="MLflow experiment to look in (default: all)")
+    parser.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    parser.add_argument("--out", help="folder for the files (default: reports/<sweep run name>)")
+    args = parser.parse_args(argv)
+    try:
+        report = make_report(args.sweep, args.experiment, args.tracking_uri, args.out)
+    except MlpSweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(report.text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The sweep report: a known table from runs with known metrics, the files and
+artifacts of a real smoke sweep, and clear errors for what does not exist."""
+
+import csv
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import ROOT, run_cli
+from mlp_sweep import compare, tracking
+from mlp_sweep.errors import TrackingError
+from mlp_sweep.report import ARTIFACT_DIR, FILES, main, make_report
+
+# config hash -> (model, widths, batch norm, dropout, final val accuracies of its seeds)
+CONFIGS = {
+    "aaaa": ("mlp3", "[356, 105, 51]", True, 0.0, [0.978, 0.980, 0.982]),  # mean 98.0, std 0.2: the best
+    "bbbb": ("mlp2", "[324, 108]", False, 0.0, [0.975, 0.979, 0.977]),  # 97.7 ± 0.2: Welch p = 0.1401
+    "cccc": ("mlp5", "[507, 312, 212, 126, 84]", True, 0.2, [0.960, 0.962, 0.964]),  # 96.2 ± 0.2: p = 0.00039
+    "dddd": ("mlp2", "[324, 108]", True, 0.0, [0.970]),  # one seed: cannot be tested
+}
+REG = {(False, 0.0): "none", (True, 0.0): "bn", (True, 0.2): "bn_dropout"}
+
+
+def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status="FINISHED"):
+    """A child run as ``train`` logs it, with metrics that follow from the given val accuracy."""
+    model, widths, bn, dropout, _ = CONFIGS[config_hash]
+    name = f"{model}-{REG[bn, dropout]}-s{seed}"
+    run = client.create_run(experiment_id, run_name=name, tags={
+        tracking.TAG_PARENT: parent_id, tracking.TAG_CONFIG_HASH: config_hash})
+    rid = run.info.run_id
+    params = {"model.name": model, "model.widths": widths, "reg.batch_norm": str(bn), "reg.dropout": str(dropout),
+              "optimizer.name": "adam", "optimizer.lr": "0.001", "trainer.epochs": "2", "trainer.seed": str(seed),
+              "n_params": str(100 * len(widths)), "n_hidden_layers": str(widths.count(",") + 1)}
+    for key, value in params.items():
+        client.log_param(rid, key, value)
+    for step, (acc, loss, seconds) in enumerate([(val_acc - 0.01, 0.3, 3.0), (val_acc, 1 - val_acc, 1.0)], start=1):
+        for key, value in {"val_accuracy": acc, "val_loss": loss, "accuracy": acc + 0.01, "loss": loss / 2,
+                           "epoch_time_s": seconds}.items():
+            client.log_metric(rid, key, value, step=step)
+    client.log_metric(rid, "test_accuracy", val_acc - 0.005)
+    client.log_metric(rid, "test_loss", 1 - val_acc)
+    client.log_metric(rid, "train_time_s", 4.0)
+    client.set_terminated(rid, status)
+    return rid
+
+
+def experiment_id(store: str, name: str) -> str:
+    return MlflowClient(store).get_experiment_by_name(name).experiment_id
+
+
+@pytest.fixture
+def known_sweep(store):
+    """An older sweep, then the latest one: four configs, 1 to 3 seeds, one failed run, one reused run."""
+    client = MlflowClient(store)
+    experiment_id = client.create_experiment("known")
+    old = client.create_run(experiment_id, run_name="sweep-old", start_time=1_000, tags={tracking.TAG_SWEEP: "parent"})
+    log_run(client, experiment_id, old.info.run_id, "cccc", 0, 0.999)  # not in the latest sweep
+    parent = client.create_run(experiment_id, run_name="sweep-new", start_time=2_000, tags={tracking.TAG_SWEEP: "parent"})
+    for config_hash, (*_, accuracies) in CONFIGS.items():
+        for seed, accuracy in enumerate(accuracies):
+            if config_hash == "dddd":  # found FINISHED in the older sweep and reused, as a resumed job does
+                reused = log_run(client, experiment_id, old.info.run_id, config_hash, seed, accuracy)
+                client.set_tag(parent.info.run_id, tracking.TAG_REUSED_PREFIX + "mlp2-bn-s0", reused)
+            else:
+                log_run(client, experiment_id, parent.info.run_id, config_hash, seed, accuracy)
+    log_run(client, experiment_id, parent.info.run_id, "dddd", 1, 0.5, status="FAILED")
+    return parent.info.run_id
+
+
+def test_known_runs_give_the_known_table(known_sweep, store, tmp_path):
+    report = make_report(tracking_uri=store, experiment="known", out_dir=tmp_path / "out")
+
+    assert report.parent.info.run_id == known_sweep  # the latest sweep, not the older one
+    t = report.table
+    assert list(t["config"]) == ["mlp3-bn", "mlp2-none", "mlp2-bn", "mlp5-bn_dropout"]
+    assert list(t["n"]) == [3, 3, 1, 3]  # the failed run is left out, the reused one counts
+    assert list(t["val acc %"]) == ["98.00 ± 0.20", "97.70 ± 0.20", "97.00", "96.20 ± 0.20"]
+    assert list(t["train acc %"]) == ["99.00 ± 0.20", "98.70 ± 0.20", "98.00", "97.20 ± 0.20"]
+    assert list(t["test acc %"]) == ["97.50 ± 0.20", "97.20 ± 0.20", "96.50", "95.70 ± 0.20"]
+    assert list(t["test loss"]) == ["0.0200 ± 0.0020", "0.0230 ± 0.0020", "0.0300", "0.0380 ± 0.0020"]
+    assert list(t["s/epoch"]) == ["2.00 ± 0.00", "2.00 ± 0.00", "2.00", "2.00 ± 0.00"]
+    # t(0.975, 2) * 0.2 / sqrt(3) = 0.497 around each mean
+    assert list(t["val acc 95% CI"]) == ["97.50 – 98.50", "97.20 – 98.20", "–", "95.70 – 96.70"]
+    assert list(t["vs best (Welch)"]) == ["best", "≈ best (p=0.140)", "untested", "below (p=0.000)"]
+    assert report.summary["p_vs_best"][3] == pytest.approx(0.000385, rel=1e-3)
+    assert list(t["hidden layers"]) == ["3: 356, 105, 51", "2: 324, 108", "2: 324, 108", "5: 507, 312, 212, 126, 84"]
+    assert list(t["BN"]) == ["yes", "no", "yes", "yes"]
+    assert list(t["dropout"]) == ["0.0", "0.0", "0.0", "0.2"]
+    assert "other" not in t  # the described columns tell every config apart
+    assert any("mlp2-bn-s1" in note and "FAILED" in note for note in report.notes)
+    assert "Welch's t-test" in report.text()
+
+
+def test_known_runs_give_the_files_and_parent_artifacts(known_sweep, store, tmp_path):
+    out = tmp_path / "out"
+    make_report(sweep=known_sweep, tracking_uri=store, out_dir=out)
+
+    assert {p.name for p in out.iterdir()} == set(FILES)
+    rows = list(csv.DictReader((out / "comparison.csv").open()))
+    assert [r["config"] for r in rows] == ["mlp3-bn", "mlp2-none", "mlp2-bn", "mlp5-bn_dropout"]
+    assert float(rows[0]["val_accuracy_mean"]) == pytest.approx(0.98)
+    assert float(rows[0]["val_accuracy_std"]) == pytest.approx(0.002)
+    md = (out / "comparison.md").read_text()
+    assert "| mlp2-none " in md and "≈ best (p=0.140)" in md and "Welch's t-test" in md
+    artifacts = {a.path for a in MlflowClient(store).list_artifacts(known_sweep, ARTIFACT_DIR)}
+    assert artifacts == {f"{ARTIFACT_DIR}/{name}" for name in FILES}
+
+
+def test_configs_the_columns_cannot_tell_apart_show_what_differs():
+    runs = pd.DataFrame([
+        {"config_hash": h, "run_name": f"mlp2-none-s{s}", "params.model.name": "mlp2", "params.optimizer.lr": lr,
+         "params.trainer.seed": str(s), "accuracy": 0.9, "val_accuracy": acc, "test_accuracy": 0.9,
+         "test_loss": 0.3, "epoch_time_s": 1.0, "val_loss": 0.3}
+        for h, lr, accs in [("x", "0.01", [0.91, 0.93]), ("y", "0.001", [0.95, 0.95])] for s, acc in enumerate(accs)
+    ])
+    table = compare.formatted(compare.summarize(runs))
+    assert list(table["config"]) == ["mlp2-none (optimizer.lr=0.001)", "mlp2-none (optimizer.lr=0.01)"]
+    assert list(table["vs best (Welch)"]) == ["best", "≈ best (p=0.205)"]  # the best has no spread: still testable
+
+
+def test_missing_experiment_or_sweep_is_a_clear_error(known_sweep, store, tmp_path):
+    with pytest.raises(TrackingError, match="no experiment named 'nope'.*it has: .*known"):
+        make_report(tracking_uri=store, experiment="nope", out_dir=tmp_path)
+    with pytest.raises(TrackingError, match="no run 'deadbeef'.*parent run id"):
+        make_report(sweep="deadbeef", tracking_uri=store, out_dir=tmp_path)
+    child = MlflowClient(store).search_runs([experiment_id(store, "known")], "attributes.run_name = 'mlp2-none-s0'")[0].info.run_id
+    with pytest.raises(TrackingError, match=f"not a sweep's parent run; its sweep is {known_sweep}"):
+        make_report(sweep=child, tracking_uri=store, out_dir=tmp_path)
+    with pytest.raises(TrackingError, match="no sweep in experiment 'Default'"):
+        make_report(tracking_uri=store, experiment="Default", out_dir=tmp_path)
+    with pytest.raises(TrackingError, match="no MLflow store at"):
+        make_report(tracking_uri=f"sqlite:///{tmp_path / 'absent.db'}", out_dir=tmp_path)
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_cli_prints_the_error_without_a_traceback(known_sweep, store, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "mlp_sweep.report", "--tracking-uri", store, "--experiment", "nope"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: no experiment named 'nope'")
+    assert "Traceback" not in done.stderr
+
+
+def test_main_returns_1_on_a_missing_sweep(known_sweep, store, tmp_path, capsys):
+    assert main(["--tracking-uri", store, "--sweep", "0" * 32, "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: no run '{'0' * 32}'")
+
+
+def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
+    sweep_dir = tmp_path / "multirun"
+    done = run_cli("-m", "experiment=smoke", "model=mlp2", "reg=none,bn", "trainer.seed=0,1",
+                   f"dataset.data_dir={tiny_mnist}", "dataset.verify_checksum=false", "tracking.log_model=false",
+                   f"tracking.uri={store}", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mlp2-none" in done.stdout and "Welch" in done.stdout  # the table, printed as the sweep ends
+
+    out = sweep_dir / "report"
+    assert {p.name for p in out.iterdir()} == set(FILES)
+    table = pd.read_csv(out / "comparison.csv")
+    assert sorted(table["config"]) == ["mlp2-bn", "mlp2-none"] and list(table["n"]) == [2, 2]
+    client = MlflowClient(store)
+    parent = client.search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{tracking.TAG_SWEEP}` = 'parent'")[0]
+    assert parent.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, ARTIFACT_DIR)} == {f"{ARTIFACT_DIR}/{n}" for n in FILES}
+
+    # The console script's subcommand reads the same sweep back.
+    again = subprocess.run([sys.executable, "-c", "import sys; from mlp_sweep.__main__ import cli; sys.argv[0] = 'mlp-sweep'; cli()",
+                            "report", "--tracking-uri", store, "--out", str(tmp_path / "again")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"run {parent.info.run_id}" in again.stdout
+    assert pd.read_csv(tmp_path / "again" / "comparison.csv")["val_accuracy_mean"].tolist() == table["val_accuracy_mean"].tolist()
