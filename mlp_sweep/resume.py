@@ -14,8 +14,10 @@ from pathlib import Path
 
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
 
 from mlp_sweep import tracking
+from mlp_sweep.schema import run_name
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +90,24 @@ def finished_run(experiment_id: str, config_hash: str, seed: int) -> Run | None:
         [experiment_id], f"{finished} and {grid_point_filter(config_hash, seed)}", max_results=1, order_by=["attributes.end_time DESC"]
     )
     return runs[0] if runs else None
+
+
+def reuse_finished(experiment_id: str, cfg: DictConfig) -> dict[str, float] | None:
+    """The metrics of this job's FINISHED run, when there is one and tracking.rerun is off; else None.
+
+    Runs of the same grid point left RUNNING by a killed process are closed
+    first, so a resumed sweep leaves no run that looks alive.
+    """
+    config_hash, seed = tracking.config_hash(cfg), cfg.trainer.seed
+    close_stale_runs(experiment_id, grid_point_filter(config_hash, seed))
+    if cfg.tracking.rerun:
+        return None
+    run = finished_run(experiment_id, config_hash, seed)
+    if run is None:
+        return None
+    name = run_name(cfg)
+    print(f"{name}: skipped, already FINISHED as MLflow run {run.info.run_id} (tracking.rerun=true trains it again)", flush=True)
+    parent = os.environ.get(tracking.ENV_PARENT_RUN)
+    if parent:  # the sweep's parent run lists the runs it reused, for its report
+        MlflowClient().set_tag(parent, tracking.TAG_REUSED_PREFIX + name, run.info.run_id)
+    return dict(run.data.metrics)

@@ -70,6 +70,9 @@ class TrainerConf:
     seed: int = 0
     # Batches run per call into TensorFlow: same numbers, less Python overhead.
     steps_per_execution: int = 1
+    # TensorFlow's threads per job. null: $OMP_NUM_THREADS where set (the joblib
+    # launcher sets it to cores // n_jobs in each worker), else every core.
+    threads: Optional[int] = None
 
 
 @dataclass
@@ -79,6 +82,9 @@ class TrackingConf:
     experiment: str = "mlp_sweep"
     # Log the trained model in MLflow's Keras flavor.
     log_model: bool = True
+    # false: a job whose config hash and seed already have a FINISHED run in the
+    # experiment is skipped (a sweep run again resumes); true: train it again.
+    rerun: bool = False
 
 
 @dataclass
@@ -92,6 +98,7 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+MNIST_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds
 
 
 def register() -> None:
@@ -135,9 +142,17 @@ def validate(cfg: DictConfig) -> None:
     need(t.epochs > 0, f"trainer.epochs={t.epochs} must be > 0")
     need(t.batch_size > 0, f"trainer.batch_size={t.batch_size} must be > 0")
     need(t.steps_per_execution > 0, f"trainer.steps_per_execution={t.steps_per_execution} must be > 0")
+    need(t.threads is None or t.threads > 0, f"trainer.threads={t.threads} must be > 0, or null for the default")
     need(d.val_size > 0, f"dataset.val_size={d.val_size} must be > 0")
     for key in ("train_size", "test_size"):
         size = d[key]
         need(size is None or size > 0, f"dataset.{key}={size} must be > 0, or null for all")
+    if d.verify_checksum:  # verified MNIST has a known size: refuse a split that cannot fit before reading it
+        wanted = d.val_size + (d.train_size or 1)
+        need(
+            wanted <= MNIST_TRAIN_IMAGES,
+            f"dataset.val_size={d.val_size} + dataset.train_size={d.train_size} exceeds MNIST's {MNIST_TRAIN_IMAGES} "
+            "training images; lower dataset.val_size or dataset.train_size",
+        )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))

@@ -14,11 +14,11 @@ import keras
 import mlflow
 import numpy as np
 import tensorflow as tf
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunStatus
 from mlflow.models import infer_signature
 from omegaconf import DictConfig, OmegaConf
 
-from mlp_sweep import data, plots, tracking
+from mlp_sweep import data, plots, resume, tracking
 from mlp_sweep.errors import DivergedError
 from mlp_sweep.model import build_mlp, build_optimizer
 from mlp_sweep.schema import run_name, validate
@@ -63,8 +63,25 @@ def load_data(cfg: DictConfig) -> data.Splits:
     return data.load(d.data_dir, d.val_size, d.split_seed, d.train_size, d.test_size, d.verify_checksum)
 
 
+def use_threads(threads: int | None) -> None:
+    """Cap TensorFlow's threads, so that parallel jobs do not fight over the cores.
+
+    Only possible before TensorFlow's runtime starts: a process that runs
+    several jobs (a reused joblib worker) keeps its first job's setting.
+    """
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0)
+    if not threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # runtime already started: this process keeps its threads
+        pass
+
+
 def compiled_model(cfg: DictConfig) -> keras.Model:
     """A fresh session, seeded, with the configured model and optimizer."""
+    use_threads(cfg.trainer.threads)
     keras.backend.clear_session(free_memory=True)  # jobs of one process must not pile up graphs
     gc.collect()
     keras.utils.set_random_seed(cfg.trainer.seed)
@@ -89,11 +106,16 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
     """
     validate(cfg)
     experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
+    reused = resume.reuse_finished(experiment_id, cfg)  # before any data is read
+    if reused is not None:
+        return reused
     splits = load_data(cfg)
     model = compiled_model(cfg)
     name = run_name(cfg)
     tags = {
         tracking.TAG_CONFIG_HASH: tracking.config_hash(cfg),
+        tracking.TAG_SEED: str(cfg.trainer.seed),
+        tracking.TAG_PROCESS: resume.process_tag(),  # lets a later command tell an orphaned run from a live one
         tracking.TAG_DATASET_SHA: splits.sha256,
         tracking.TAG_GIT_COMMIT: tracking.git_commit(),
         "tensorflow_version": tf.__version__,
@@ -110,6 +132,8 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
             log_model(model, splits.x_test[:8], cfg)
         except BaseException as e:
             mlflow.set_tag(tracking.TAG_FAILURE, f"{type(e).__name__}: {e}"[:5000])
+            if isinstance(e, KeyboardInterrupt):  # stopped by the user, not failed (start_run would say FAILED)
+                mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
             raise
     return metrics
 
