@@ -4,7 +4,10 @@ comparison report (:mod:`mlp_sweep.report`) once every job has ended.
 
 Jobs find the parent through an environment variable set before they launch,
 which the basic launcher (same process), joblib (worker processes) and
-submitit (subprocesses) all pass on.
+submitit (subprocesses) all pass on. Where a job runs in a process that did
+not inherit it (a worker of a running Ray cluster, a reused joblib worker),
+this callback, which reaches every job pickled, sets it and the parent's
+tracking URI again around the job.
 
 Hydra turns an exception raised in a callback into a warning and carries on,
 so a sweep that must stop, or end with a non-zero status, exits here itself.
@@ -27,6 +30,7 @@ from mlp_sweep.errors import MlpSweepError
 
 log = logging.getLogger(__name__)
 
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 FAILURE_FILE = "FAILED.txt"  # written into a job's output folder when it fails
 
 
@@ -80,6 +84,7 @@ class SweepCallback(Callback):
                   tracking.TAG_PROCESS: resume.process_tag()},
         )
         self.parent_run_id, self.total = run.info.run_id, total
+        self.tracking_uri = tracking.resolve_uri(config.tracking.uri)  # the jobs' store, wherever they run
         client = MlflowClient()
         for override in overrides:
             key, _, value = override.partition("=")
@@ -95,9 +100,20 @@ class SweepCallback(Callback):
             # on_multirun_start, so it carries the current sweep's values.
             os.environ[tracking.ENV_PARENT_RUN] = self.parent_run_id
             os.environ[tracking.ENV_N_JOBS] = self.total
+            # A job's config with no URI of its own (tracking=local, or server's
+            # ${oc.env:...}) must write where its parent is, also on another node.
+            self.uri_before = os.environ.get(ENV_TRACKING_URI)
+            os.environ[ENV_TRACKING_URI] = self.tracking_uri
         total = os.environ.get(tracking.ENV_N_JOBS)
         if total:  # only in a multirun
             print(f"[{config.hydra.job.num + 1}/{total}] {schema.run_name(config)}", flush=True)
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        if getattr(self, "parent_run_id", None):  # the process's own setting again
+            if getattr(self, "uri_before", None) is None:
+                os.environ.pop(ENV_TRACKING_URI, None)
+            else:
+                os.environ[ENV_TRACKING_URI] = self.uri_before
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         os.environ.pop(tracking.ENV_PARENT_RUN, None)
