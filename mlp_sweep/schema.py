@@ -139,8 +139,8 @@ def validate(cfg: DictConfig) -> None:
     need(0.0 <= r.dropout < 1.0, f"reg.dropout={r.dropout} is outside [0, 1): use e.g. reg.dropout=0.5")
     need(o.name in OPTIMIZERS, f"optimizer.name={o.name!r} is unknown: choose one of {', '.join(OPTIMIZERS)}")
     need(o.lr > 0, f"optimizer.lr={o.lr} must be > 0, e.g. optimizer.lr=0.001")
-    need(t.epochs > 0, f"trainer.epochs={t.epochs} must be > 0")
-    need(t.batch_size > 0, f"trainer.batch_size={t.batch_size} must be > 0")
+    need(t.epochs > 0, f"trainer.epochs={t.epochs} must be > 0, e.g. trainer.epochs=20")
+    need(t.batch_size > 0, f"trainer.batch_size={t.batch_size} must be > 0, e.g. trainer.batch_size=128")
     need(t.steps_per_execution > 0, f"trainer.steps_per_execution={t.steps_per_execution} must be > 0")
     need(t.threads is None or t.threads > 0, f"trainer.threads={t.threads} must be > 0, or null for the default")
     need(d.val_size > 0, f"dataset.val_size={d.val_size} must be > 0")
@@ -151,7 +151,7 @@ def validate(cfg: DictConfig) -> None:
         wanted = d.val_size + (d.train_size or 1)
         need(
             wanted <= MNIST_TRAIN_IMAGES,
-            f"dataset.val_size={d.val_size} + dataset.train_size={d.train_size} exceeds MNIST's {MNIST_TRAIN_IMAGES} "
+            f"dataset.val_size={d.val_size} + dataset.train_size={d.train_size or '(the rest, at least 1)'} exceeds MNIST's {MNIST_TRAIN_IMAGES} "
             "training images; lower dataset.val_size or dataset.train_size",
         )
     if problems:

@@ -1,0 +1,199 @@
+"""Bad input: one test per case of issue 4. Each is refused with a short
+message that names the problem and the fix, before any data is read or any
+training starts, and leaves no MLflow run behind that could pass for a result."""
+
+import gzip
+import socket
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from conftest import make_cfg, run_cli, smoke_cfg, write_mnist_like
+from mlp_sweep import data
+from mlp_sweep.errors import ConfigError, DataError, TrackingError
+from mlp_sweep.schema import validate
+
+
+def runs_in(store: str) -> list:
+    """Every run of every experiment in the store (none when it was never created)."""
+    mlflow.set_tracking_uri(store)
+    return mlflow.search_runs(search_all_experiments=True, output_format="list")
+
+
+def train_refuses(cfg, error: type, match: str, store: str) -> None:
+    """``train`` raises ``error`` saying ``match``, and the store holds no run."""
+    from mlp_sweep.train import train
+
+    with pytest.raises(error, match=match):
+        train(cfg, progress="none")
+    assert runs_in(store) == []
+
+
+# --- config: Hydra's own words, from the command line, before TensorFlow loads ---
+
+
+def test_unknown_group_option_lists_the_options(tmp_path):
+    result = run_cli("model=mlp4", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Could not find 'model/mlp4'" in result.stderr
+    assert "Available options in 'model'" in result.stderr and "mlp5" in result.stderr
+
+
+def test_unknown_key_is_named(tmp_path):
+    result = run_cli("trainer.epoch=3", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Key 'epoch' not in 'TrainerConf'" in result.stderr and "full_key: trainer.epoch" in result.stderr
+
+
+def test_wrong_type_is_named(tmp_path):
+    result = run_cli("trainer.epochs=abc", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Value 'abc' of type 'str' could not be converted to Integer" in result.stderr
+    assert "full_key: trainer.epochs" in result.stderr
+
+
+# --- config: ranges a type cannot express (schema.validate) ---------------------
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.widths=[128,0]", "model.widths=[128, 0] has a width <= 0: every width must be positive"),
+        ("model.widths=[]", "model.widths is empty: give at least one hidden layer, e.g. model.widths=[128]"),
+        ("reg.dropout=1.0", "reg.dropout=1.0 is outside [0, 1): use e.g. reg.dropout=0.5"),
+        ("reg.dropout=-0.1", "reg.dropout=-0.1 is outside [0, 1): use e.g. reg.dropout=0.5"),
+        ("trainer.epochs=0", "trainer.epochs=0 must be > 0, e.g. trainer.epochs=20"),
+        ("trainer.batch_size=0", "trainer.batch_size=0 must be > 0, e.g. trainer.batch_size=128"),
+        ("optimizer.lr=-0.1", "optimizer.lr=-0.1 must be > 0, e.g. optimizer.lr=0.001"),
+        (
+            "dataset.val_size=60000",
+            "dataset.val_size=60000 + dataset.train_size=(the rest, at least 1) exceeds MNIST's 60000 training images; "
+            "lower dataset.val_size or dataset.train_size",
+        ),
+    ],
+    ids=["width<=0", "empty-model", "dropout>=1", "dropout<0", "epochs<=0", "batch<=0", "lr<=0", "val>train"],
+)
+def test_out_of_range_value_is_refused(override, message):
+    with pytest.raises(ConfigError) as caught:
+        validate(make_cfg(override))
+    assert str(caught.value) == f"invalid config:\n  - {message}"
+
+
+def test_out_of_range_value_stops_the_command_without_a_run(tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli("reg.dropout=1.5", f"tracking.uri={store}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-2:] == [
+        "error: invalid config:",
+        "  - reg.dropout=1.5 is outside [0, 1): use e.g. reg.dropout=0.5",
+    ]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_out_of_range_value_refuses_the_whole_sweep(tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli("-m", "model=mlp2,mlp3", "trainer.epochs=0", f"tracking.uri={store}",
+                     f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "error: invalid config:\n  - trainer.epochs=0 must be > 0" in result.stderr
+    assert "[1/2]" not in result.stdout  # no job started
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_validation_larger_than_own_training_set_is_refused_before_training(tiny_mnist, store):
+    cfg = smoke_cfg(tiny_mnist, store, "dataset.val_size=2500", "dataset.train_size=1000")  # the data holds 3000
+    train_refuses(cfg, DataError, r"dataset.val_size=2500 \+ train size 1000 exceeds the 3000 training images; "
+                  r"lower dataset.val_size or dataset.train_size", store)
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+def test_missing_data_folder(tmp_path, store):
+    cfg = smoke_cfg(tmp_path / "nowhere", store)
+    train_refuses(cfg, DataError, f"data folder {tmp_path / 'nowhere'} does not exist: point dataset.data_dir or "
+                  r"\$MLP_SWEEP_DATA_DIR at a folder with the MNIST IDX files or mnist.npz", store)
+
+
+def rewrite(folder: Path, name: str, change) -> None:
+    """Apply ``change`` to the uncompressed bytes of one gzipped IDX file."""
+    path = folder / f"{name}.gz"
+    path.write_bytes(gzip.compress(change(gzip.decompress(path.read_bytes()))))
+
+
+def test_truncated_idx_file(tmp_path, store):
+    folder = write_mnist_like(tmp_path / "mnist")
+    rewrite(folder, "train-images-idx3-ubyte", lambda raw: raw[:-100])
+    train_refuses(smoke_cfg(folder, store), DataError,
+                  r"train-images-idx3-ubyte.gz: 2351916 bytes but its header \(3000, 28, 28\) needs 2352016; "
+                  "the file is truncated or damaged, fetch it again", store)
+
+
+def test_truncated_gzip_stream(tmp_path, store):
+    folder = write_mnist_like(tmp_path / "mnist")
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:1000])
+    train_refuses(smoke_cfg(folder, store), DataError, "t10k-images-idx3-ubyte.gz: cannot be read .*fetch it again", store)
+
+
+def test_wrong_magic_number(tmp_path, store):
+    folder = write_mnist_like(tmp_path / "mnist")
+    rewrite(folder, "train-labels-idx1-ubyte", lambda raw: b"\x00\x00\x0d\x01" + raw[4:])
+    train_refuses(smoke_cfg(folder, store), DataError,
+                  "train-labels-idx1-ubyte.gz: wrong magic number 00000d01; not an MNIST IDX file "
+                  r"\(expected 00000801 or 00000803\)", store)
+
+
+def test_image_and_label_counts_disagree(tmp_path, store):
+    folder = write_mnist_like(tmp_path / "mnist")
+    short = write_mnist_like(tmp_path / "short", n_train=2999)
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes((short / "train-labels-idx1-ubyte.gz").read_bytes())
+    train_refuses(smoke_cfg(folder, store), DataError,
+                  "train: 3000 images but 2999 labels; the image and label files do not belong together", store)
+
+
+def test_checksum_mismatch(tiny_mnist, store):
+    cfg = smoke_cfg(tiny_mnist, store)
+    cfg.dataset.verify_checksum = True
+    train_refuses(cfg, DataError,
+                  r"train-images-idx3-ubyte: SHA-256 \w+… is not MNIST's ba891046e650…; the file is corrupt or another "
+                  r"dataset. Fetch MNIST again, or set dataset.verify_checksum=false to train on data of your own.", store)
+
+
+# --- tracking -----------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_tracking_server_fails_fast_before_the_data(tmp_path, monkeypatch):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("data loaded before the store was checked"))
+    cfg = smoke_cfg(tmp_path / "nowhere", uri)
+    started = time.perf_counter()
+    from mlp_sweep.train import train
+
+    with pytest.raises(TrackingError) as caught:
+        train(cfg, progress="none")
+    assert time.perf_counter() - started < 10
+    assert str(caught.value).startswith(f"tracking server {uri} cannot be reached (")
+    assert str(caught.value).endswith(
+        "): start it (mlflow server --port ...), or point tracking.uri or $MLFLOW_TRACKING_URI at a reachable server "
+        "or a local store (sqlite:///mlflow.db)"
+    )
+
+
+def test_unreachable_tracking_server_refuses_the_sweep(tmp_path):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    result = run_cli("-m", "model=mlp2,mlp3", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
+                     cwd=tmp_path, timeout=60)
+    assert result.returncode == 1
+    assert f"error: tracking server {uri} cannot be reached" in result.stderr
+    assert "[1/2]" not in result.stdout
