@@ -33,7 +33,7 @@ FOOTNOTE = (
     "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`), at the final epoch; "
     "s/epoch is the mean wall time of an epoch. Rows are sorted by mean validation accuracy and the best config is "
     "chosen on it alone: test metrics are reported, never used to choose. 95% CI: Student's t interval of the mean "
-    "validation accuracy. vs best: Welch's t-test (two-sided, unequal variances, `scipy.stats.ttest_ind(equal_var=False)`) "
+    "validation accuracy (clipped to 0–100; few seeds make it wide). vs best: Welch's t-test (two-sided, unequal variances, `scipy.stats.ttest_ind(equal_var=False)`) "
     f"of each config's validation accuracies against the best config's; `≈ best`: p ≥ {ALPHA}, the two cannot be told "
     f"apart at the {ALPHA:.0%} level; `below`: p < {ALPHA}; `untested`: fewer than 2 seeds on one side (or no spread "
     "at all), so no test is possible. Each config is tested against the best alone, without correction for multiple comparisons."
@@ -55,12 +55,12 @@ def welch_p(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Student's t confidence interval of the mean; NaNs for a single value."""
+    """Student's t confidence interval of the mean of accuracies, clipped to [0, 1]; NaNs for a single value."""
     n = len(values)
     if n < 2:
         return math.nan, math.nan
     half = stats.t.ppf((1 + level) / 2, n - 1) * np.std(values, ddof=1) / math.sqrt(n)
-    return float(np.mean(values) - half), float(np.mean(values) + half)
+    return max(0.0, float(np.mean(values) - half)), min(1.0, float(np.mean(values) + half))
 
 
 def distinguishing_params(runs: pd.DataFrame) -> pd.Series:
@@ -140,7 +140,7 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
         if metric == SELECT_BY:
             out["val acc 95% CI"] = [("–" if math.isnan(lo) else f"{100 * lo:.2f} – {100 * hi:.2f}")
                                      for lo, hi in zip(table["val_accuracy_ci_low"], table["val_accuracy_ci_high"])]
-            out["vs best (Welch)"] = [v if math.isnan(p) else f"{v} (p={p:.3f})"
+            out["vs best (Welch)"] = [v if math.isnan(p) else f"{v} (p<0.001)" if p < 0.001 else f"{v} (p={p:.3f})"
                                       for v, p in zip(table["vs_best"], table["p_vs_best"])]
     if (table["other"] != "").any():
         out["other"] = table["other"]

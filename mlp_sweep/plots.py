@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def log_figure(run_id: str, fig: Figure, artifact_file: str) -> None:
@@ -66,9 +67,11 @@ def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str) -> Figur
             ax.plot(mean.index, mean, marker="o" if len(mean) < 4 else None, label=label, **style)
             ax.fill_between(mean.index, mean - std, mean + std, color=style["color"], alpha=0.15, linewidth=0)
     for ax, metric in zip(axes[0], metrics):
-        ax.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric} (mean, band ± 1 std over seeds)")
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    fig.suptitle(f"{title}: mean over seeds, band ± 1 std")
     fig.tight_layout()
     return fig
 

@@ -12,6 +12,7 @@ parent run. Every multirun ends by calling :func:`make_report`.
 import argparse
 import contextlib
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from mlp_sweep.errors import MlpSweepError, TrackingError
 ARTIFACT_DIR = "report"  # on the parent run
 FILES = ("comparison.md", "comparison.csv", "val_curves.png", "test_accuracy.png")
 CURVES = ("val_loss", "val_accuracy")
+TEXT_COLUMNS = ("config", "model", "hidden layers", "BN", "optimizer", "vs best (Welch)", "other")  # left-aligned
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Report:
     def text(self) -> str:
         """The console version: header, table, notes, footnote, where the files went."""
         lines = [header(self.parent, self.summary), "", self.table.to_string(index=False), "",
-                 *self.notes, compare.FOOTNOTE.replace("`", ""),
+                 *self.notes, textwrap.fill(compare.FOOTNOTE.replace("`", ""), width=110),
                  f"Written to {self.out_dir}/ and logged to run {self.parent.info.run_id} under {ARTIFACT_DIR}/."]
         return "\n".join(lines)
 
@@ -151,7 +153,8 @@ def seed_notes(runs: pd.DataFrame) -> list[str]:
 
 def markdown(report: Report) -> str:
     return "\n".join([f"# Comparison of sweep {report.parent.info.run_name}", "", header(report.parent, report.summary) + ".",
-                      "", report.table.to_markdown(index=False), "", *(f"{n}  " for n in report.notes), "",
+                      "", report.table.to_markdown(index=False, disable_numparse=True, colalign=[
+                          "left" if c in TEXT_COLUMNS else "right" for c in report.table.columns]), "", *(f"{n}  " for n in report.notes), "",
                       compare.FOOTNOTE, "", "![validation curves](val_curves.png)", "",
                       "![test accuracy](test_accuracy.png)", ""])
 
@@ -165,9 +168,8 @@ def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs:
                       report.out_dir / "val_curves.png")
     s = report.summary
     plots.save_figure(plots.errorbars(
-        [f"{c} (n={n})" for c, n in zip(s["config"], s["n"])], 100 * s["test_accuracy_mean"],
-        100 * (s["test_accuracy_ci_high"] - s["test_accuracy_mean"]),
-        "test accuracy % (mean over seeds, bars: 95% CI; rows in validation order)",
+        [f"{c} (n={n})" for c, n in zip(s["config"], s["n"])], 100 * s["test_accuracy_mean"], 100 * s["test_accuracy_std"],
+        "test accuracy % (mean over seeds, bars ± 1 std; rows in validation order)",
         f"sweep {report.parent.info.run_name}: test accuracy per config"), report.out_dir / "test_accuracy.png")
 
 

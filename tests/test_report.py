@@ -84,7 +84,7 @@ def test_known_runs_give_the_known_table(known_sweep, store, tmp_path):
     assert list(t["s/epoch"]) == ["2.00 ± 0.00", "2.00 ± 0.00", "2.00", "2.00 ± 0.00"]
     # t(0.975, 2) * 0.2 / sqrt(3) = 0.497 around each mean
     assert list(t["val acc 95% CI"]) == ["97.50 – 98.50", "97.20 – 98.20", "–", "95.70 – 96.70"]
-    assert list(t["vs best (Welch)"]) == ["best", "≈ best (p=0.140)", "untested", "below (p=0.000)"]
+    assert list(t["vs best (Welch)"]) == ["best", "≈ best (p=0.140)", "untested", "below (p<0.001)"]
     assert report.summary["p_vs_best"][3] == pytest.approx(0.000385, rel=1e-3)
     assert list(t["hidden layers"]) == ["3: 356, 105, 51", "2: 324, 108", "2: 324, 108", "5: 507, 312, 212, 126, 84"]
     assert list(t["BN"]) == ["yes", "no", "yes", "yes"]
