@@ -1,0 +1,218 @@
+"""Faults: a failed job stays alone, a sweep run again resumes, a killed sweep
+recovers, parallel jobs lose nothing, and a seed gives the same numbers twice."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import run_cli, smoke_cfg
+from mlp_sweep import resume, tracking
+from mlp_sweep import train as train_module
+from mlp_sweep.errors import DivergedError
+from mlp_sweep.train import train
+
+TIMING = {"epoch_time_s", "train_time_s"}  # wall time: the only metrics allowed to differ between repeats
+ARTIFACTS = {"curves.png", "confusion_matrix.png", "model_summary.txt", "config.yaml"}
+
+
+def all_runs(store: str) -> list:
+    mlflow.set_tracking_uri(store)
+    return mlflow.search_runs(search_all_experiments=True, output_format="list", order_by=["attributes.start_time ASC"])
+
+
+def children(store: str) -> list:
+    return [r for r in all_runs(store) if r.data.tags.get(tracking.TAG_SWEEP) != "parent"]
+
+
+def parents(store: str) -> list:
+    return [r for r in all_runs(store) if r.data.tags.get(tracking.TAG_SWEEP) == "parent"]
+
+
+def histories(run_id: str) -> dict[str, list[tuple[int, float]]]:
+    """Every metric's full history (step, value), timing metrics left out."""
+    client = MlflowClient()
+    keys = set(client.get_run(run_id).data.metrics) - TIMING
+    return {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)] for k in sorted(keys)}
+
+
+def sweep_args(tmp_path: Path, data_dir: Path, *overrides: str) -> list[str]:
+    """A smoke sweep on the tests' data into tmp_path's own store and folder."""
+    return ["-m", "experiment=smoke", f"dataset.data_dir={data_dir}", "dataset.verify_checksum=false",
+            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.sweep.dir={tmp_path / 'multirun'}", *overrides]
+
+
+# --- failure isolation ------------------------------------------------------------
+
+
+def test_diverged_loss_stops_the_run_at_once_and_fails_it(tiny_mnist, store):
+    cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "optimizer=sgd", "optimizer.lr=1e6", "trainer.epochs=3",
+                    "tracking.log_model=false")
+    with pytest.raises(DivergedError, match=r"loss became nan at epoch 1, batch \d+"):
+        train(cfg, progress="none")
+    (run,) = all_runs(store)
+    assert run.info.status == "FAILED"
+    assert run.data.tags[tracking.TAG_FAILURE].startswith("DivergedError: loss became nan at epoch 1, batch ")
+    assert not set(tracking.EPOCH_METRICS) & set(run.data.metrics)  # stopped inside the first epoch
+
+
+def test_sweep_runs_every_job_and_summarises_the_failed_ones(tiny_mnist, tmp_path):
+    # lr=1e6 diverges; activation "nope" raises while the model is built; the one left must finish.
+    result = run_cli(*sweep_args(tmp_path, tiny_mnist, "model=mlp2", "optimizer=sgd", "optimizer.lr=0.01,1e6",
+                                 "model.activation=relu,nope", "tracking.log_model=false"), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "3 job(s) of the sweep failed (the others ran to the end):" in result.stderr
+    assert "mlp2-none-s0: DivergedError: loss became nan at epoch 1" in result.stderr
+    assert result.stderr.count("mlp2-none-s0: ValueError: Could not interpret activation function identifier: nope") == 2
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    runs = {(r.data.params["optimizer.lr"], r.info.status): r for r in children(store)}
+    assert set(runs) == {("0.01", "FINISHED"), ("1000000.0", "FAILED")}  # the model that cannot be built left no run
+    assert runs["1000000.0", "FAILED"].data.tags[tracking.TAG_FAILURE].startswith("DivergedError: loss became nan")
+    assert {"test_accuracy", "val_accuracy"} <= set(runs["0.01", "FINISHED"].data.metrics)
+    (parent,) = parents(store)
+    assert parent.info.status == "FAILED"
+
+
+# --- resume -------------------------------------------------------------------------
+
+
+def test_finished_grid_point_is_skipped_unless_rerun_is_asked(tiny_mnist, store, capsys):
+    cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
+    first = train(cfg, progress="none")
+    (run,) = all_runs(store)
+
+    again = train(cfg, progress="none")
+    assert f"mlp2-none-s0: skipped, already FINISHED as MLflow run {run.info.run_id} (tracking.rerun=true trains it again)" \
+        in capsys.readouterr().out
+    assert len(all_runs(store)) == 1
+    assert {k: again[k] for k in first} == first
+
+    assert len(all_runs(store)) == 1
+    train(smoke_cfg(tiny_mnist, store, "model=mlp2", "trainer.seed=1", "tracking.log_model=false"), progress="none")
+    train(smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false", "tracking.rerun=true"), progress="none")
+    assert [(r.data.tags[tracking.TAG_SEED], r.info.status) for r in all_runs(store)] == [
+        ("0", "FINISHED"), ("1", "FINISHED"), ("0", "FINISHED")]
+
+
+def test_failed_grid_point_runs_again(tiny_mnist, store, monkeypatch):
+    cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
+    real = train_module.fit_and_evaluate
+    monkeypatch.setattr(train_module, "fit_and_evaluate", lambda *a: (_ for _ in ()).throw(RuntimeError("disk full")))
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(cfg, progress="none")
+    monkeypatch.setattr(train_module, "fit_and_evaluate", real)
+    train(cfg, progress="none")
+    assert [r.info.status for r in all_runs(store)] == ["FAILED", "FINISHED"]
+    assert all_runs(store)[0].data.tags[tracking.TAG_FAILURE] == "RuntimeError: disk full"
+
+
+def dead_process_tag() -> str:
+    """The tag of a process that has ended: what a SIGKILLed job leaves on its run."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return f"{resume.process_tag().split(':')[0]}:{child.pid}:"
+
+
+def test_process_tag_tells_dead_from_alive():
+    assert not resume.process_gone(resume.process_tag())
+    assert resume.process_gone(dead_process_tag())
+    assert not resume.process_gone(f"another-host:{os.getpid() + 10**6}:1")  # cannot check: assumed alive
+
+
+def test_run_orphaned_by_a_dead_process_is_marked_killed(tiny_mnist, store):
+    cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
+    experiment_id = tracking.use_experiment(store, cfg.tracking.experiment)
+    client = MlflowClient()
+    grid_point = {tracking.TAG_CONFIG_HASH: tracking.config_hash(cfg), tracking.TAG_SEED: "0"}
+    orphan = client.create_run(experiment_id, tags={**grid_point, tracking.TAG_PROCESS: dead_process_tag()}).info.run_id
+    live = client.create_run(experiment_id, tags={**grid_point, tracking.TAG_PROCESS: resume.process_tag()}).info.run_id
+
+    train(cfg, progress="none")
+
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert client.get_run(orphan).data.tags[tracking.TAG_FAILURE].startswith("interrupted: its process ")
+    assert client.get_run(live).info.status == "RUNNING"  # may still be training: left alone
+    assert [r.info.status for r in all_runs(store)].count("FINISHED") == 1
+
+
+@pytest.mark.slow
+def test_sweep_killed_mid_job_resumes_to_one_finished_run_per_grid_point(tiny_mnist, tmp_path):
+    args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "reg=none,bn", "trainer.epochs=4", "tracking.log_model=false")
+    proc = subprocess.Popen([sys.executable, "-m", "mlp_sweep", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    watchdog = threading.Timer(300, os.killpg, (proc.pid, signal.SIGKILL))
+    watchdog.start()
+    seen = []
+    for line in proc.stdout:  # kill once the second job is inside its training
+        seen.append(line)
+        if "mlp2-bn-s0 epoch 1/4" in line:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait()
+    watchdog.cancel()
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)[-3000:]
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert sorted((r.info.run_name, r.info.status) for r in children(store)) == [
+        ("mlp2-bn-s0", "RUNNING"), ("mlp2-none-s0", "FINISHED")]  # what SIGKILL leaves
+
+    result = run_cli(*args, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mlp2-none-s0: skipped, already FINISHED" in result.stdout
+    runs = children(store)
+    for name in ("mlp2-none-s0", "mlp2-bn-s0"):
+        assert [r.info.status for r in runs if r.info.run_name == name].count("FINISHED") == 1
+    (killed,) = [r for r in runs if r.info.status != "FINISHED"]
+    assert (killed.info.run_name, killed.info.status) == ("mlp2-bn-s0", "KILLED")
+    assert killed.data.tags[tracking.TAG_FAILURE].startswith("interrupted: its process ")
+    assert [p.info.status for p in parents(store)] == ["KILLED", "FINISHED"]
+    reused = {k: v for k, v in parents(store)[1].data.tags.items() if k.startswith(tracking.TAG_REUSED_PREFIX)}
+    assert reused == {tracking.TAG_REUSED_PREFIX + "mlp2-none-s0": [r for r in runs if r.info.run_name == "mlp2-none-s0"][0].info.run_id}
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:  # the store survived the kill intact
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert all(histories(r.info.run_id) for r in runs if r.info.status == "FINISHED")
+
+
+# --- parallel ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_parallel_jobs_lose_no_run_metric_or_artifact(tiny_mnist, tmp_path):
+    result = run_cli(*sweep_args(tmp_path, tiny_mnist, "hydra/launcher=parallel", "hydra.launcher.n_jobs=3",
+                                 "model=mlp2,mlp3,mlp5", "trainer.epochs=2"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (parent,) = parents(store)
+    runs = children(store)
+    assert sorted(r.info.run_name for r in runs) == ["mlp2-none-s0", "mlp3-none-s0", "mlp5-none-s0"]
+    assert len({r.data.tags[tracking.TAG_PROCESS] for r in runs}) == 3  # three worker processes at once
+    client = MlflowClient()
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags[tracking.TAG_PARENT] == parent.info.run_id  # the parent reached every worker
+        for key in tracking.EPOCH_METRICS:
+            assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
+        assert set(tracking.FINAL_METRICS) <= set(run.data.metrics)
+        assert ARTIFACTS <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert run.data.tags[tracking.TAG_MODEL_URI].startswith("models:/")
+        assert len(run.data.params) > 20
+
+
+# --- determinism --------------------------------------------------------------------
+
+
+def test_same_config_and_seed_give_bit_identical_metrics(tiny_mnist, store):
+    overrides = ("model=mlp2", "reg=bn_dropout", "trainer.epochs=2", "tracking.log_model=false", "tracking.rerun=true")
+    first = train(smoke_cfg(tiny_mnist, store, *overrides), progress="none")
+    second = train(smoke_cfg(tiny_mnist, store, *overrides), progress="none")
+    a, b = all_runs(store)
+    assert histories(a.info.run_id) == histories(b.info.run_id)
+    assert len(histories(a.info.run_id)["val_loss"]) == 2
+    assert {k: v for k, v in first.items() if k not in TIMING} == {k: v for k, v in second.items() if k not in TIMING}
