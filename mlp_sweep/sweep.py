@@ -133,7 +133,7 @@ class SweepCallback(Callback):
         try:
             from mlp_sweep import report  # pandas, scipy, matplotlib: only once a sweep ends
 
-            print(report.make_report(self.parent_run_id, tracking_uri=config.tracking.uri,
+            print(report.make_report(self.parent_run_id, tracking_uri=self.tracking_uri,
                                      out_dir=Path(config.hydra.sweep.dir) / "report").text(), flush=True)
         except Exception as e:
             log.error("the sweep's report failed: %s", e, exc_info=not isinstance(e, MlpSweepError))

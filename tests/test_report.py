@@ -173,3 +173,13 @@ def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"run {parent.info.run_id}" in again.stdout
     assert pd.read_csv(tmp_path / "again" / "comparison.csv")["val_accuracy_mean"].tolist() == table["val_accuracy_mean"].tolist()
+
+
+def test_a_failed_report_does_not_hide_failed_jobs(store, tmp_path):
+    done = run_cli("-m", "experiment=smoke", "model=mlp2", "trainer.seed=0,1", f"dataset.data_dir={tmp_path / 'no_data'}",
+                   f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "the sweep's report failed" in done.stdout + done.stderr and "has no finished runs" in done.stdout + done.stderr
+    assert "2 job(s) of the sweep failed" in done.stderr
+    parent = MlflowClient(store).search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{tracking.TAG_SWEEP}` = 'parent'")[0]
+    assert parent.info.status == "FAILED"
