@@ -216,3 +216,11 @@ def test_same_config_and_seed_give_bit_identical_metrics(tiny_mnist, store):
     assert histories(a.info.run_id) == histories(b.info.run_id)
     assert len(histories(a.info.run_id)["val_loss"]) == 2
     assert {k: v for k, v in first.items() if k not in TIMING} == {k: v for k, v in second.items() if k not in TIMING}
+
+
+def test_interrupted_run_ends_killed_not_failed(tiny_mnist, store, monkeypatch):
+    monkeypatch.setattr(train_module, "fit_and_evaluate", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        train(smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false"), progress="none")
+    (run,) = all_runs(store)
+    assert run.info.status == "KILLED" and run.data.tags[tracking.TAG_FAILURE].startswith("KeyboardInterrupt")
