@@ -68,8 +68,9 @@ class TrainerConf:
     epochs: int = 20
     batch_size: int = 128
     seed: int = 0
-    # Batches run per call into TensorFlow: same numbers, less Python overhead.
-    steps_per_execution: int = 1
+    # Batches run per call into TensorFlow: same numbers, less Python overhead
+    # (docs/performance_section.md; 1 is Keras' default).
+    steps_per_execution: int = 32
     # TensorFlow's threads per job. null: $OMP_NUM_THREADS where set (the joblib
     # launcher sets it to cores // n_jobs in each worker), else every core.
     threads: Optional[int] = None
