@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
         (Path(args.root) / "artifacts").mkdir(parents=True, exist_ok=True)
     Path(args.root).mkdir(parents=True, exist_ok=True)
     print(f"MLflow server at http://{args.host}:{args.port}  (runs: {cmd[cmd.index('--backend-store-uri') + 1]})", flush=True)
+    # MLflow's job runner (eight worker processes) serves its GenAI jobs, which sweeps never
+    # start; MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true in the environment keeps it.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execv(sys.executable, cmd)  # the server takes this process: Ctrl-C or a signal stops it
 
 

@@ -7,6 +7,7 @@ extras (``pip install -e ".[ray,slurm]"``) and are skipped without them.
 
 import importlib.util
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -61,6 +62,17 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until something listens on the loopback port, or the process that should has died."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"nothing listens on port {port}")
 
 
 @contextmanager
@@ -187,7 +199,9 @@ def test_ray_cluster_jobs_find_parent_and_store_without_the_environment(tiny_mni
     """Workers of a running cluster did not inherit the sweep's environment."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLP_SWEEP_"))}
-    env["RAY_AUTH_MODE"] = "token"  # Ray >= 2.5x: the cluster and its clients share ~/.ray/auth_token
+    # Ray 2.60's `ray start` demands a token; the cluster and its client share this one.
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env |= auth
     ray_bin = Path(sys.executable).parent / "ray"
     head_dir = tmp_path / "ray_head"  # the workers' working directory
     head_dir.mkdir()
@@ -197,9 +211,10 @@ def test_ray_cluster_jobs_find_parent_and_store_without_the_environment(tiny_mni
         cwd=head_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
+        wait_for_port(port, head)
         smoke_sweep(
             tiny_mnist, tmp_path, "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address=127.0.0.1:{port}",
-            env={"RAY_AUTH_MODE": "token"},
+            env=auth,
         )
     finally:
         stop(head)
