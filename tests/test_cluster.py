@@ -45,23 +45,17 @@ def free_port() -> int:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """End a process started in its own session, and everything it started."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            if sig == signal.SIGKILL:
-                return
-        except subprocess.TimeoutExpired:
-            continue
-    # Children that ignored SIGTERM while their leader exited: the group still exists.
+    """End a process started in its own session, and all it started (some of Ray's ignore SIGTERM)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except ProcessLookupError:  # the whole group has ended
         pass
+    proc.wait(10)
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
