@@ -41,7 +41,7 @@ EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s")
 
 # Keys that do not change what a run computes: left out of the config hash.
-HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "tracking", "dataset.data_dir")
+HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "trainer.steps_per_execution", "tracking", "dataset.data_dir")
 
 
 def resolve_uri(uri: str | None) -> str:
