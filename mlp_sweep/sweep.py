@@ -30,7 +30,6 @@ from mlp_sweep.errors import MlpSweepError
 
 log = logging.getLogger(__name__)
 
-ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 FAILURE_FILE = "FAILED.txt"  # written into a job's output folder when it fails
 
 
@@ -102,8 +101,8 @@ class SweepCallback(Callback):
             os.environ[tracking.ENV_N_JOBS] = self.total
             # A job's config with no URI of its own (tracking=local, or server's
             # ${oc.env:...}) must write where its parent is, also on another node.
-            self.uri_before = os.environ.get(ENV_TRACKING_URI)
-            os.environ[ENV_TRACKING_URI] = self.tracking_uri
+            self.uri_before = os.environ.get(tracking.ENV_TRACKING_URI)
+            os.environ[tracking.ENV_TRACKING_URI] = self.tracking_uri
         total = os.environ.get(tracking.ENV_N_JOBS)
         if total:  # only in a multirun
             print(f"[{config.hydra.job.num + 1}/{total}] {schema.run_name(config)}", flush=True)
@@ -111,9 +110,9 @@ class SweepCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         if getattr(self, "parent_run_id", None):  # the process's own setting again
             if getattr(self, "uri_before", None) is None:
-                os.environ.pop(ENV_TRACKING_URI, None)
+                os.environ.pop(tracking.ENV_TRACKING_URI, None)
             else:
-                os.environ[ENV_TRACKING_URI] = self.uri_before
+                os.environ[tracking.ENV_TRACKING_URI] = self.uri_before
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         os.environ.pop(tracking.ENV_PARENT_RUN, None)

@@ -22,6 +22,7 @@ from mlp_sweep.errors import TrackingError
 # hijack the job's own run, mlflow#15713).
 ENV_PARENT_RUN = "MLP_SWEEP_PARENT_RUN_ID"
 ENV_N_JOBS = "MLP_SWEEP_N_JOBS"
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"  # MLflow's own
 
 TAG_CONFIG_HASH = "mlp_sweep.config_hash"
 TAG_DATASET_SHA = "mlp_sweep.dataset_sha256"
@@ -50,7 +51,7 @@ def resolve_uri(uri: str | None) -> str:
     A bare relative path or ``sqlite:///relative.db`` is made absolute against
     the launch directory, so that every job (in any process) writes one store.
     """
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+    uri = uri or os.environ.get(ENV_TRACKING_URI) or mlflow.get_tracking_uri()
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     if "://" not in uri:
