@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlp_sweep import schema
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 MODELS = ("mlp2", "mlp3", "mlp5")
@@ -31,7 +33,6 @@ REGS = ("none", "bn", "bn_dropout")
 QUICK_CONFIGS = (("mlp2", "none"), ("mlp5", "bn_dropout"))
 # The sweep command's launchers: one job after another, or two processes of one thread each.
 SWEEP_LAUNCHERS = {"basic": [], "parallel": ["hydra/launcher=parallel"]}
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 # --- the machine ---------------------------------------------------------------
@@ -99,18 +100,6 @@ def machine() -> dict[str, object]:
 
 
 # --- the configs -----------------------------------------------------------------
-
-
-def compose(model: str, reg: str, overrides: list[str]):
-    """The config ``python -m mlp_sweep model=... reg=...`` would run."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from mlp_sweep import schema
-
-    schema.register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=[f"model={model}", f"reg={reg}", *overrides])
 
 
 def dense_weights(widths: list[int], inputs: int = 784, classes: int = 10) -> int:
@@ -182,7 +171,7 @@ def bench_config(model: str, reg: str, overrides: list[str], gflops: float, repe
     """Project path and plain Keras, alternated ``repeats`` times, for one config."""
     from mlp_sweep.train import load_data
 
-    cfg = compose(model, reg, overrides)
+    cfg = schema.compose(f"model={model}", f"reg={reg}", *overrides)
     splits = load_data(cfg)
     project, plain = [], []
     for i in range(repeats):  # A B, B A, ...: neither path always runs on the warmer machine

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlp_sweep.tracking import HASH_EXCLUDED  # what may differ between the seeds of one config
+from mlp_sweep.tracking import is_hashed  # what may differ between the seeds of one config
 
 # Final-epoch metrics of a run, with the columns that show them. Accuracies are shown in %.
 METRICS = {
@@ -65,8 +65,7 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 def distinguishing_params(runs: pd.DataFrame) -> pd.Series:
     """Per config hash, the params that tell it apart from configs the described columns do not."""
-    params = [c for c in runs.columns if c.startswith("params.")
-              and not any(c[7:] == x or c[7:].startswith(x + ".") for x in HASH_EXCLUDED)]
+    params = [c for c in runs.columns if c.startswith("params.") and is_hashed(c.removeprefix("params."))]
     first = runs.groupby("config_hash")[params].first()
     described = [f"params.{k}" for k in DESCRIBED if f"params.{k}" in first]
     other = pd.Series("", index=first.index)

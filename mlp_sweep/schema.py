@@ -7,8 +7,11 @@ cannot express are checked by :func:`validate`.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
@@ -99,6 +102,7 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # a source checkout's (editable install)
 MNIST_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds
 
 
@@ -115,6 +119,13 @@ def register() -> None:
         ("tracking", TrackingConf),
     ]:
         cs.store(group=group, name=f"base_{group}", node=node)
+
+
+def compose(*overrides: str) -> DictConfig:
+    """The config ``python -m mlp_sweep <overrides>`` runs, for code that calls ``train`` itself."""
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
 
 
 def run_name(cfg: DictConfig) -> str:

@@ -2,12 +2,9 @@
 a ``[k/N] name`` line as each job starts, a summary of failed jobs, and the
 comparison report (:mod:`mlp_sweep.report`) once every job has ended.
 
-Jobs find the parent through an environment variable set before they launch,
-which the basic launcher (same process), joblib (worker processes) and
-submitit (subprocesses) all pass on. Where a job runs in a process that did
-not inherit it (a worker of a running Ray cluster, a reused joblib worker),
-this callback, which reaches every job pickled, sets it and the parent's
-tracking URI again around the job.
+A job finds its parent run in an environment variable that this callback sets
+around the job, in whatever process the launcher runs it (the same one, a
+joblib worker, a Ray node, a submitit job), together with the sweep's store.
 
 Hydra turns an exception raised in a callback into a warning and carries on,
 so a sweep that must stop, or end with a non-zero status, exits here itself.
@@ -58,6 +55,9 @@ def clear_failures(sweep_dir: str) -> None:
 
 
 class SweepCallback(Callback):
+    def __init__(self) -> None:
+        self.parent_run_id: str | None = None  # stays None in a single run: no sweep around it
+
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
             self.start_parent_run(config)
@@ -88,35 +88,35 @@ class SweepCallback(Callback):
         for override in overrides:
             key, _, value = override.partition("=")
             client.log_param(self.parent_run_id, key.lstrip("+~"), value)
-        os.environ[tracking.ENV_PARENT_RUN] = self.parent_run_id
-        os.environ[tracking.ENV_N_JOBS] = total
         log.info("sweep of %s jobs, MLflow parent run %s", total, self.parent_run_id)
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        if getattr(self, "parent_run_id", None):
-            # A joblib (loky) worker may be reused from an earlier sweep and hold
-            # that sweep's environment; this callback reaches it pickled after
-            # on_multirun_start, so it carries the current sweep's values.
-            os.environ[tracking.ENV_PARENT_RUN] = self.parent_run_id
-            os.environ[tracking.ENV_N_JOBS] = self.total
-            # A job's config with no URI of its own (tracking=local, or server's
-            # ${oc.env:...}) must write where its parent is, also on another node.
-            self.uri_before = os.environ.get(tracking.ENV_TRACKING_URI)
-            os.environ[tracking.ENV_TRACKING_URI] = self.tracking_uri
-        total = os.environ.get(tracking.ENV_N_JOBS)
-        if total:  # only in a multirun
-            print(f"[{config.hydra.job.num + 1}/{total}] {schema.run_name(config)}", flush=True)
+        """Hand the job its sweep, in the job's own process.
+
+        This callback reaches every job after on_multirun_start (pickled, for
+        joblib, Ray and submitit), whereas the process a job lands in may hold
+        an environment of its own: a reused joblib worker, a Ray node. A job
+        whose config names no store (tracking=local, or server's ${oc.env:...})
+        writes where its parent is.
+        """
+        if self.parent_run_id is None:
+            return
+        os.environ[tracking.ENV_PARENT_RUN] = self.parent_run_id
+        self.uri_before = os.environ.get(tracking.ENV_TRACKING_URI)
+        os.environ[tracking.ENV_TRACKING_URI] = self.tracking_uri
+        print(f"[{config.hydra.job.num + 1}/{self.total}] {schema.run_name(config)}", flush=True)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
-        if getattr(self, "parent_run_id", None):  # the process's own setting again
-            if getattr(self, "uri_before", None) is None:
-                os.environ.pop(tracking.ENV_TRACKING_URI, None)
-            else:
-                os.environ[tracking.ENV_TRACKING_URI] = self.uri_before
+        """Give the process its own environment back."""
+        if self.parent_run_id is None:
+            return
+        os.environ.pop(tracking.ENV_PARENT_RUN, None)
+        if self.uri_before is None:
+            os.environ.pop(tracking.ENV_TRACKING_URI, None)
+        else:
+            os.environ[tracking.ENV_TRACKING_URI] = self.uri_before
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        os.environ.pop(tracking.ENV_PARENT_RUN, None)
-        os.environ.pop(tracking.ENV_N_JOBS, None)
         failures = sorted(Path(config.hydra.sweep.dir).glob(f"*/{FAILURE_FILE}"))
         self.write_report(config)
         MlflowClient().set_terminated(self.parent_run_id, "FAILED" if failures else "FINISHED")

@@ -21,7 +21,6 @@ from mlp_sweep.errors import TrackingError
 # Set by the sweep callback for its jobs (not MLFLOW_RUN_ID: that one would
 # hijack the job's own run, mlflow#15713).
 ENV_PARENT_RUN = "MLP_SWEEP_PARENT_RUN_ID"
-ENV_N_JOBS = "MLP_SWEEP_N_JOBS"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"  # MLflow's own
 
 TAG_CONFIG_HASH = "mlp_sweep.config_hash"
@@ -37,6 +36,10 @@ TAG_PROCESS = "mlp_sweep.process"  # host:pid:start of the process holding the r
 # On a sweep's parent run, one per job that found its grid point already
 # FINISHED and reused that run instead of training: <prefix><run name> -> run id.
 TAG_REUSED_PREFIX = "mlp_sweep.reused."
+
+# What every run logs as artifacts (the model is a LoggedModel, named by TAG_MODEL_URI).
+CURVES_PNG, CONFUSION_PNG, SUMMARY_TXT, CONFIG_YAML = "curves.png", "confusion_matrix.png", "model_summary.txt", "config.yaml"
+RUN_ARTIFACTS = (CURVES_PNG, CONFUSION_PNG, SUMMARY_TXT, CONFIG_YAML)
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s")
@@ -104,9 +107,14 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
     return dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
 
 
+def is_hashed(key: str) -> bool:
+    """Whether a dotted config key counts towards the config hash (see HASH_EXCLUDED)."""
+    return not any(key == x or key.startswith(x + ".") for x in HASH_EXCLUDED)
+
+
 def config_hash(cfg: DictConfig) -> str:
     """What a run computes, apart from its seed: runs with one hash are repeats."""
-    kept = {k: v for k, v in flat_params(cfg).items() if not any(k == x or k.startswith(x + ".") for x in HASH_EXCLUDED)}
+    kept = {k: v for k, v in flat_params(cfg).items() if is_hashed(k)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 

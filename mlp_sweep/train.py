@@ -165,12 +165,12 @@ def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id
         "train_time_s": train_time,
     }
     mlflow.log_metrics({k: final[k] for k in tracking.FINAL_METRICS})
-    plots.log_figure(run_id, plots.curves(history, name), "curves.png")
-    plots.log_figure(run_id, plots.confusion_matrix(s.y_test, predicted, name), "confusion_matrix.png")
+    plots.log_figure(run_id, plots.curves(history, name), tracking.CURVES_PNG)
+    plots.log_figure(run_id, plots.confusion_matrix(s.y_test, predicted, name), tracking.CONFUSION_PNG)
     summary: list[str] = []
     model.summary(print_fn=summary.append)
-    mlflow.log_text("\n".join(summary), "model_summary.txt")
-    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    mlflow.log_text("\n".join(summary), tracking.SUMMARY_TXT)
+    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), tracking.CONFIG_YAML)
     return final
 
 

@@ -7,19 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from mlp_sweep import schema
+from mlp_sweep import schema, tracking
 from mlp_sweep.data import ENV_DATA_DIR, to_idx
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
+CONF_DIR = schema.CONF_DIR
 REAL_MNIST = Path(os.environ.get(ENV_DATA_DIR, ROOT.parent / "shared" / "data" / "mnist"))
 
-schema.register()
+ARTIFACTS = set(tracking.RUN_ARTIFACTS)
+make_cfg = schema.compose  # conf/ with overrides, as ``python -m mlp_sweep`` composes it
 
 
 def write_mnist_like(folder: Path, n_train: int = 3000, n_test: int = 500, gz: bool = True, seed: int = 0) -> Path:
@@ -62,10 +63,10 @@ def real_mnist() -> Path:
     return REAL_MNIST
 
 
-def make_cfg(*overrides: str) -> DictConfig:
-    """Compose conf/ with overrides, as ``python -m mlp_sweep`` would."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+def all_runs(store: str) -> list:
+    """Every run of every experiment in the store, oldest first (none when it was never created)."""
+    mlflow.set_tracking_uri(store)
+    return mlflow.search_runs(search_all_experiments=True, output_format="list", order_by=["attributes.start_time ASC"])
 
 
 def smoke_cfg(data_dir: Path, store_uri: str, *overrides: str) -> DictConfig:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, run_cli
+from conftest import ARTIFACTS, ROOT, run_cli
 from mlp_sweep import tracking
 
 SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"
@@ -160,7 +160,7 @@ def test_sweep_against_a_tracking_server_reads_back_through_it(tiny_mnist, tmp_p
         run = children[0]
         # Artifacts went through the server, not onto a disk the client shares.
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")
-        assert {"curves.png", "model_summary.txt", "config.yaml"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert ARTIFACTS <= {a.path for a in client.list_artifacts(run.info.run_id)}
         config_yaml = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path)))
         assert f"uri: {url}" in config_yaml.read_text()
         history = client.get_metric_history(run.info.run_id, "val_accuracy")

@@ -7,19 +7,12 @@ import socket
 import time
 from pathlib import Path
 
-import mlflow
 import pytest
 
-from conftest import make_cfg, run_cli, smoke_cfg, write_mnist_like
+from conftest import all_runs, make_cfg, run_cli, smoke_cfg, write_mnist_like
 from mlp_sweep import data
 from mlp_sweep.errors import ConfigError, DataError, TrackingError
 from mlp_sweep.schema import validate
-
-
-def runs_in(store: str) -> list:
-    """Every run of every experiment in the store (none when it was never created)."""
-    mlflow.set_tracking_uri(store)
-    return mlflow.search_runs(search_all_experiments=True, output_format="list")
 
 
 def train_refuses(cfg, error: type, match: str, store: str) -> None:
@@ -28,7 +21,7 @@ def train_refuses(cfg, error: type, match: str, store: str) -> None:
 
     with pytest.raises(error, match=match):
         train(cfg, progress="none")
-    assert runs_in(store) == []
+    assert all_runs(store) == []
 
 
 # --- config: Hydra's own words, from the command line, before TensorFlow loads ---

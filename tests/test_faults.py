@@ -9,23 +9,16 @@ import sys
 import threading
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import run_cli, smoke_cfg
+from conftest import ARTIFACTS, all_runs, run_cli, smoke_cfg
 from mlp_sweep import resume, tracking
 from mlp_sweep import train as train_module
 from mlp_sweep.errors import DivergedError
 from mlp_sweep.train import train
 
 TIMING = {"epoch_time_s", "train_time_s"}  # wall time: the only metrics allowed to differ between repeats
-ARTIFACTS = {"curves.png", "confusion_matrix.png", "model_summary.txt", "config.yaml"}
-
-
-def all_runs(store: str) -> list:
-    mlflow.set_tracking_uri(store)
-    return mlflow.search_runs(search_all_experiments=True, output_format="list", order_by=["attributes.start_time ASC"])
 
 
 def children(store: str) -> list:

@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import run_cli
 from mlp_sweep import tracking
-from test_train import ARTIFACTS
+from conftest import ARTIFACTS
 
 GRID = ["model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"]
 

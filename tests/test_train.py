@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import smoke_cfg
+from conftest import ARTIFACTS, smoke_cfg
 from mlp_sweep import tracking
 from mlp_sweep.train import train
 
-ARTIFACTS = {"curves.png", "confusion_matrix.png", "model_summary.txt", "config.yaml"}
 
 
 def only_run(store: str, experiment: str):
