@@ -10,13 +10,14 @@ TensorFlow and MLflow are imported inside ``main`` so that ``--help``,
 
 import logging
 import sys
+import time
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from mlp_sweep import schema
+from mlp_sweep import identity, schema
 from mlp_sweep.errors import MlpSweepError
 
 log = logging.getLogger("mlp_sweep")
@@ -25,8 +26,9 @@ schema.register()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> dict | None:
-    """One job. In a sweep a failed job is recorded and the sweep goes on."""
+    """One job. In a sweep a failed job is recorded in the store and the sweep goes on."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    started_ms = int(time.time() * 1000)
     try:
         schema.validate(cfg)
         from mlp_sweep.train import train
@@ -38,11 +40,10 @@ def main(cfg: DictConfig) -> dict | None:
             if expected:
                 sys.exit(f"error: {e}")
             raise
-        from mlp_sweep.sweep import record_failure
+        from mlp_sweep.sweep import record_failed_job
 
-        name = schema.run_name(cfg)
-        log.error("%s failed: %s", name, e, exc_info=not expected)
-        record_failure(HydraConfig.get().runtime.output_dir, name, e)
+        log.error("%s failed: %s", identity.run_name(cfg), e, exc_info=not expected)
+        record_failed_job(cfg, e, started_ms)
         return None
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlp_sweep.tracking import is_hashed  # what may differ between the seeds of one config
+from mlp_sweep.identity import is_hashed  # what may differ between the seeds of one config
 
 # Final-epoch metrics of a run, with the columns that show them. Accuracies are shown in %.
 METRICS = {
@@ -25,30 +25,40 @@ METRICS = {
 }
 SELECT_BY = "val_accuracy"  # never a test metric: the test set only reports
 ALPHA = 0.05
+# Besides params, what tells two configs apart: the data they saw and the code that trained them.
+IDENTITY_COLUMNS = ("data", "code")
 # Params that describe a config in the table; run columns are ``params.<key>``.
 DESCRIBED = ("model.name", "n_hidden_layers", "model.widths", "reg.batch_norm", "reg.dropout",
              "optimizer.name", "n_params", "trainer.epochs")
 
 FOOTNOTE = (
-    "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`), at the final epoch; "
+    "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`: same config, data and code), "
+    "at the final epoch; "
     "s/epoch is the mean wall time of an epoch. Rows are sorted by mean validation accuracy and the best config is "
     "chosen on it alone: test metrics are reported, never used to choose. 95% CI: Student's t interval of the mean "
     "validation accuracy (clipped to 0–100; few seeds make it wide). vs best: Welch's t-test (two-sided, unequal variances, `scipy.stats.ttest_ind(equal_var=False)`) "
     f"of each config's validation accuracies against the best config's; `≈ best`: p ≥ {ALPHA}, the two cannot be told "
-    f"apart at the {ALPHA:.0%} level; `below`: p < {ALPHA}; `untested`: fewer than 2 seeds on one side (or no spread "
-    "at all), so no test is possible. Each config is tested against the best alone, without correction for multiple comparisons."
+    f"apart at the {ALPHA:.0%} level; `below`: p < {ALPHA}; `untested`: fewer than 2 seeds on one side, so no test is "
+    "possible. Where the seeds of both configs agree exactly there is no noise to weigh: different means are `below` "
+    "(p = 0), equal ones `≈ best` (p = 1). Each config is tested against the best alone, without correction for multiple comparisons."
 )
 
 
-def config_label(run_name: str) -> str:
-    """``mlp3-bn_dropout-s2`` -> ``mlp3-bn_dropout``: the run name without its seed."""
-    return re.sub(r"-s\d+$", "", run_name)
+def config_label(params: pd.Series) -> str:
+    """``mlp3-bn_dropout``: model and regularisation, read from a run's params (never parsed from its name)."""
+    return f"{params.get('params.model.name', '?')}-{params.get('params.reg.name', '?')}"
 
 
 def welch_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided p-value of Welch's t-test; NaN where it cannot be computed."""
-    if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
+    """Two-sided p-value of Welch's t-test; NaN where it cannot be computed.
+
+    Seeds that agree exactly on both sides leave no noise for a test to weigh:
+    different means then differ surely (p = 0), equal means not at all (p = 1).
+    """
+    if len(a) < 2 or len(b) < 2:
         return math.nan
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return 1.0 if a[0] == b[0] else 0.0
     with warnings.catch_warnings():  # near-identical values: scipy warns, the p-value stands
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
@@ -64,29 +74,31 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def distinguishing_params(runs: pd.DataFrame) -> pd.Series:
-    """Per config hash, the params that tell it apart from configs the described columns do not."""
+    """Per config, the params (or data, or code) that tell it apart from configs the described columns do not."""
     params = [c for c in runs.columns if c.startswith("params.") and is_hashed(c.removeprefix("params."))]
-    first = runs.groupby("config_hash")[params].first()
+    params += [c for c in IDENTITY_COLUMNS if c in runs]
+    first = runs.groupby("group")[params].first()
     described = [f"params.{k}" for k in DESCRIBED if f"params.{k}" in first]
     other = pd.Series("", index=first.index)
     for _, twins in first.groupby(described, dropna=False) if described else [(None, first)]:
         if len(twins) > 1:
             varying = [c for c in params if c not in described and twins[c].nunique(dropna=False) > 1]
             for h, row in twins[varying].iterrows():
-                other[h] = ", ".join(f"{c[7:]}={row[c]}" for c in varying)
+                other[h] = ", ".join(f"{c.removeprefix('params.')}={row[c]}" for c in varying)
     return other
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per config hash, best first: descriptions, mean/std/n of each metric, CI, test against the best.
+    """One row per config, best first: descriptions, mean/std/n of each metric, CI, test against the best.
 
-    ``runs`` holds one finished run a row: ``config_hash``, ``run_name``,
-    ``params.<key>`` strings and the final values of :data:`METRICS`.
+    ``runs`` holds one finished run a row: ``group`` (what its seeds share:
+    config hash, data checksum, code fingerprint), ``params.<key>`` strings
+    and the final values of :data:`METRICS`.
     """
     other = distinguishing_params(runs)
     rows = []
-    for h, group in runs.groupby("config_hash", sort=False):
-        row = {"config_hash": h, "config": config_label(group["run_name"].iloc[0]), "other": other[h], "n": len(group)}
+    for h, group in runs.groupby("group", sort=False):
+        row = {"group": h, "config": config_label(group.iloc[0]), "other": other[h], "n": len(group)}
         row |= {k: group[f"params.{k}"].iloc[0] for k in DESCRIBED if f"params.{k}" in group}
         for metric in [*METRICS, "val_loss"]:
             row[f"{metric}_mean"] = group[metric].mean()
@@ -98,12 +110,12 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                                            ascending=[False, True, True], ignore_index=True)
     if table["config"].duplicated(keep=False).any():  # same name, other settings: say which
         table["config"] = [c + (f" ({o})" if o else f" [{h[:6]}]") for c, o, h in
-                           zip(table["config"], table["other"], table["config_hash"])]
+                           zip(table["config"], table["other"], table["group"])]
     table.insert(0, "rank", range(1, len(table) + 1))
 
-    best = runs.loc[runs["config_hash"] == table["config_hash"][0], SELECT_BY].to_numpy()
-    table["p_vs_best"] = [math.nan if i == 0 else welch_p(runs.loc[runs["config_hash"] == h, SELECT_BY].to_numpy(), best)
-                          for i, h in enumerate(table["config_hash"])]
+    best = runs.loc[runs["group"] == table["group"][0], SELECT_BY].to_numpy()
+    table["p_vs_best"] = [math.nan if i == 0 else welch_p(runs.loc[runs["group"] == h, SELECT_BY].to_numpy(), best)
+                          for i, h in enumerate(table["group"])]
     table["vs_best"] = ["best" if i == 0 else "untested" if math.isnan(p) else "≈ best" if p >= ALPHA else "below"
                         for i, p in enumerate(table["p_vs_best"])]
     return table

@@ -11,6 +11,7 @@ import functools
 import gzip
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,11 +110,17 @@ def _read_folder_cached(folder: Path, stamp: tuple) -> dict[str, np.ndarray]:
     has_idx = any((folder / f"{n}{ext}").exists() for n in MNIST_SHA256 for ext in ("", ".gz"))
     npz = folder / "mnist.npz"
     if not has_idx and npz.exists():
-        with np.load(npz) as f:
-            missing = [k for k in NPZ_KEYS.values() if k not in f]
-            if missing:
-                raise DataError(f"{npz}: lacks arrays {missing}; expected Keras' mnist.npz")
-            return {name: f[key] for name, key in NPZ_KEYS.items()}
+        try:
+            with np.load(npz) as f:
+                missing = [k for k in NPZ_KEYS.values() if k not in f]
+                if missing:
+                    raise DataError(f"{npz}: lacks arrays {missing}; expected Keras' mnist.npz")
+                return {name: f[key] for name, key in NPZ_KEYS.items()}
+        except DataError:
+            raise
+        except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:  # not an npz archive at all
+            raise DataError(f"{npz}: not an npz archive ({e}); put Keras' mnist.npz or the four MNIST IDX files in "
+                            "the folder") from e
     if not has_idx:
         raise DataError(
             f"data folder {folder} holds neither the MNIST IDX files ({', '.join(MNIST_SHA256)}, gzipped or not) nor mnist.npz"

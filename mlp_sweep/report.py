@@ -11,6 +11,7 @@ parent run. Every multirun ends by calling :func:`make_report`.
 
 import argparse
 import contextlib
+import math
 import sys
 import textwrap
 import time
@@ -22,7 +23,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import compare, plots, tracking
+from mlp_sweep import compare, identity, plots, resume, tracking
 from mlp_sweep.errors import MlpSweepError, TrackingError
 
 ARTIFACT_DIR = "report"  # on the parent run
@@ -104,29 +105,26 @@ def find_sweep(client: MlflowClient, uri: str, sweep: str | None, experiment: st
 
 
 def sweep_runs(client: MlflowClient, parent: Run) -> list[Run]:
-    """Every run of the sweep: its children, all pages of them, and the finished runs its jobs reused."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'",
-                                  max_results=1000, page_token=token)
-        runs += page
-        token = page.token
-        if not token:
-            break
-    reused = {v for k, v in parent.data.tags.items() if k.startswith(tracking.TAG_REUSED_PREFIX)}
-    return runs + [client.get_run(run_id) for run_id in sorted(reused - {r.info.run_id for r in runs})]
+    """Every run of the sweep: its children, and the runs its jobs reused (finished, or still training elsewhere)."""
+    runs = resume.child_runs(client, parent)
+    reused = set(resume.reused_run_ids(parent)) - {r.info.run_id for r in runs}
+    return runs + [client.get_run(run_id) for run_id in sorted(reused)]
 
 
 def runs_frame(client: MlflowClient, runs: list[Run]) -> tuple[pd.DataFrame, dict[str, dict[str, pd.Series]], list[str]]:
-    """Finished runs as one row each, their validation curves, and notes on the runs left out."""
+    """Finished runs with finite metrics as one row each, their validation curves, and notes on the runs left out."""
     rows, curves, notes = [], {}, []
     for run in runs:
         tags, metrics, name = run.data.tags, run.data.metrics, run.info.run_name
-        missing = [m for m in (*compare.METRICS, "val_loss") if m not in metrics and m != "epoch_time_s"]
+        needed = [m for m in (*compare.METRICS, "val_loss") if m != "epoch_time_s"]
+        missing = [m for m in needed if m not in metrics]
+        infinite = [f"{m}={metrics[m]}" for m in needed if m in metrics and not math.isfinite(metrics[m])]
         if run.info.status != "FINISHED" or tracking.TAG_FAILURE in tags:
             why = tags.get(tracking.TAG_FAILURE, "")
         elif missing or tracking.TAG_CONFIG_HASH not in tags:
             why = f"no {', '.join(missing)}" if missing else "no config hash tag"
+        elif infinite:
+            why = f"non-finite {', '.join(infinite)}"
         else:
             why = None
         if why is not None:
@@ -135,7 +133,8 @@ def runs_frame(client: MlflowClient, runs: list[Run]) -> tuple[pd.DataFrame, dic
         history = {k: pd.Series({m.step: m.value for m in client.get_metric_history(run.info.run_id, k)}, dtype=float)
                    for k in (*CURVES, "epoch_time_s")}
         curves[run.info.run_id] = history
-        rows.append({"run_id": run.info.run_id, "run_name": name, "config_hash": tags[tracking.TAG_CONFIG_HASH],
+        rows.append({"run_id": run.info.run_id, "run_name": name, "group": identity.replicate_group(tags),
+                     "data": tags.get(tracking.TAG_DATASET_SHA, "")[:12], "code": tags.get(tracking.TAG_CODE, "")[:12],
                      **{f"params.{k}": v for k, v in run.data.params.items()},
                      **{m: metrics.get(m) for m in compare.METRICS}, "val_loss": metrics["val_loss"],
                      "epoch_time_s": history["epoch_time_s"].mean()})
@@ -146,9 +145,16 @@ def seed_notes(runs: pd.DataFrame) -> list[str]:
     """Repeats that share a seed are not independent samples: say so."""
     if "params.trainer.seed" not in runs:
         return []
-    counts = runs.groupby(["config_hash", "params.trainer.seed"]).size()
+    counts = runs.groupby(["group", "params.trainer.seed"]).size()
     return [f"Note: config {h} has {n} runs with seed {s}; they count as {n} samples."
             for (h, s), n in counts[counts > 1].items()]
+
+
+def identity_notes(runs: pd.DataFrame) -> list[str]:
+    """A sweep whose runs saw different data or code: its rows are split by them, and the reader must know."""
+    return [f"Note: this sweep holds runs of {runs[column].nunique()} {what} ({', '.join(sorted(runs[column].unique()))}); "
+            f"runs are pooled only within one, and the column `other` tells the rows apart."
+            for column, what in (("data", "data checksums"), ("code", "code fingerprints")) if runs[column].nunique() > 1]
 
 
 def markdown(report: Report) -> str:
@@ -161,8 +167,8 @@ def markdown(report: Report) -> str:
 
 def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs: pd.DataFrame) -> None:
     by_config = {}
-    for label, h in zip(report.summary["config"], report.summary["config_hash"]):
-        ids = runs.loc[runs["config_hash"] == h, "run_id"]
+    for label, h in zip(report.summary["config"], report.summary["group"]):
+        ids = runs.loc[runs["group"] == h, "run_id"]
         by_config[label] = {m: pd.concat({i: curves[i][m] for i in ids}, axis=1).sort_index() for m in CURVES}
     plots.save_figure(plots.overlaid_curves(by_config, CURVES, f"sweep {report.parent.info.run_name}"),
                       report.out_dir / "val_curves.png")
@@ -186,7 +192,7 @@ def make_report(sweep: str | None = None, experiment: str | None = None, trackin
         summary = compare.summarize(runs)
         out = Path(out_dir) if out_dir is not None else Path("reports") / parent.info.run_name
         out.mkdir(parents=True, exist_ok=True)
-        report = Report(parent, summary, compare.formatted(summary), notes + seed_notes(runs), out)
+        report = Report(parent, summary, compare.formatted(summary), notes + identity_notes(runs) + seed_notes(runs), out)
         summary.to_csv(out / "comparison.csv", index=False)
         (out / "comparison.md").write_text(markdown(report))
         write_figures(report, curves, runs)

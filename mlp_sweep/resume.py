@@ -1,6 +1,8 @@
-"""Resume: find the run a job already finished, and close the runs a dead process left open.
+"""Resume and claims: find the run that already holds a grid point, claim a
+point before training it, and close the runs a dead process left open.
 
-A run is one grid point when its config hash and seed tags match. A process
+A run is one grid point when its identity (:mod:`mlp_sweep.identity`: config
+hash, seed, data checksum, code fingerprint) matches. A process
 killed with SIGKILL cannot end its run, which then says RUNNING forever; each
 run therefore records which process holds it open (host, pid, start time),
 so that a later command can tell a live run from an orphan and mark the
@@ -10,14 +12,15 @@ orphan KILLED, with the reason in a tag. Nothing here imports TensorFlow.
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
+from mlflow.tracking.context.registry import resolve_tags
 
 from mlp_sweep import tracking
-from mlp_sweep.schema import run_name
+from mlp_sweep.identity import GridPoint
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +63,19 @@ def process_gone(tag: str) -> bool:
     return bool(started) and _start_time(pid) not in ("", started)
 
 
-def grid_point_filter(config_hash: str, seed: int) -> str:
+def grid_point_filter(point: GridPoint) -> str:
     """The MLflow search filter that matches the runs of one grid point."""
-    return f"tags.`{tracking.TAG_CONFIG_HASH}` = '{config_hash}' and tags.`{tracking.TAG_SEED}` = '{seed}'"
+    return f"tags.`{tracking.TAG_GRID_POINT}` = '{point.key}'"
+
+
+def _status(status: RunStatus) -> str:
+    return f"attributes.status = '{RunStatus.to_string(status)}'"
 
 
 def close_stale_runs(experiment_id: str, filter_string: str = "") -> list[str]:
     """Mark RUNNING runs whose process has died KILLED; return their ids."""
     client = MlflowClient()
-    running = f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
+    running = _status(RunStatus.RUNNING)
     query = f"{running} and {filter_string}" if filter_string else running
     closed = []
     for run in client.search_runs([experiment_id], query, max_results=1000):
@@ -83,31 +90,101 @@ def close_stale_runs(experiment_id: str, filter_string: str = "") -> list[str]:
     return closed
 
 
-def finished_run(experiment_id: str, config_hash: str, seed: int) -> Run | None:
+def finished_run(experiment_id: str, point: GridPoint) -> Run | None:
     """The newest FINISHED run of this grid point, or None."""
-    finished = f"attributes.status = '{RunStatus.to_string(RunStatus.FINISHED)}'"
-    runs = MlflowClient().search_runs(
-        [experiment_id], f"{finished} and {grid_point_filter(config_hash, seed)}", max_results=1, order_by=["attributes.end_time DESC"]
-    )
+    runs = MlflowClient().search_runs([experiment_id], f"{_status(RunStatus.FINISHED)} and {grid_point_filter(point)}",
+                                      max_results=1, order_by=["attributes.end_time DESC"])
     return runs[0] if runs else None
 
 
-def reuse_finished(experiment_id: str, cfg: DictConfig) -> dict[str, float] | None:
-    """The metrics of this job's FINISHED run, when there is one and tracking.rerun is off; else None.
+def why_trained_again(experiment_id: str, point: GridPoint) -> str | None:
+    """When a FINISHED run has this config and seed but other data or code: the line that says so."""
+    same_config = (f"{_status(RunStatus.FINISHED)} and tags.`{tracking.TAG_CONFIG_HASH}` = '{point.config_hash}' "
+                   f"and tags.`{tracking.TAG_SEED}` = '{point.seed}'")
+    runs = MlflowClient().search_runs([experiment_id], same_config, max_results=1, order_by=["attributes.end_time DESC"])
+    if not runs:
+        return None
+    return f"trained again: {point.change_since(runs[0].data.tags)} changed since run {runs[0].info.run_id}"
 
-    Runs of the same grid point left RUNNING by a killed process are closed
-    first, so a resumed sweep leaves no run that looks alive.
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a grid point: a run to train in, or the run that already holds the point."""
+
+    run_id: str | None = None  # ours, open (RUNNING): train in it
+    holder: Run | None = None  # FINISHED (reuse it) or RUNNING in another live process (count it once it ends)
+
+
+def claim(experiment_id: str, point: GridPoint, name: str, tags: dict[str, str], rerun: bool) -> Claim:
+    """Claim a grid point before training it, so that two commands never train it twice.
+
+    The claim is the run itself: open it, then look at the point's other runs.
+    A FINISHED one wins (unless ``rerun``), and among live RUNNING ones the
+    earliest (start time, then run id) wins; every command that looks after
+    both runs exist reaches the same verdict. The loser deletes its own run,
+    which never trained. Runs whose process died are closed first, so a dead
+    claim is released the way orphaned runs are.
     """
-    config_hash, seed = tracking.config_hash(cfg), cfg.trainer.seed
-    close_stale_runs(experiment_id, grid_point_filter(config_hash, seed))
-    if cfg.tracking.rerun:
-        return None
-    run = finished_run(experiment_id, config_hash, seed)
-    if run is None:
-        return None
-    name = run_name(cfg)
-    print(f"{name}: skipped, already FINISHED as MLflow run {run.info.run_id} (tracking.rerun=true trains it again)", flush=True)
-    parent = os.environ.get(tracking.ENV_PARENT_RUN)
-    if parent:  # the sweep's parent run lists the runs it reused, for its report
-        MlflowClient().set_tag(parent, tracking.TAG_REUSED_PREFIX + name, run.info.run_id)
-    return dict(run.data.metrics)
+    client = MlflowClient()
+    close_stale_runs(experiment_id, grid_point_filter(point))
+    if not rerun:
+        done = finished_run(experiment_id, point)
+        if done is not None:
+            return Claim(holder=done)
+        why = why_trained_again(experiment_id, point)
+        if why:
+            print(f"{name}: {why}", flush=True)
+    ours = client.create_run(experiment_id, run_name=name,
+                             tags=resolve_tags({**tags, **point.tags(), tracking.TAG_PROCESS: process_tag()})).info
+    rivals = [r for r in client.search_runs([experiment_id], grid_point_filter(point), max_results=1000)
+              if r.info.run_id != ours.run_id]
+    finished = [] if rerun else [r for r in rivals if r.info.status == "FINISHED"]
+    earlier = sorted((r for r in rivals if r.info.status == "RUNNING"
+                      and (r.info.start_time, r.info.run_id) < (ours.start_time, ours.run_id)),
+                     key=lambda r: (r.info.start_time, r.info.run_id))
+    holder = (finished or earlier or [None])[0]
+    if holder is None:
+        return Claim(run_id=ours.run_id)
+    client.delete_run(ours.run_id)
+    return Claim(holder=holder)
+
+
+def record_reuse(parent_run_id: str | None, holder: Run, point: GridPoint) -> None:
+    """List a run this job did not train on the sweep's parent run, for its report and its count of jobs."""
+    if parent_run_id:
+        MlflowClient().set_tag(parent_run_id, tracking.TAG_REUSED_PREFIX + holder.info.run_id, point.key)
+
+
+def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
+    """Every run opened under a sweep's parent run, all pages of them."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'",
+                                  max_results=1000, page_token=token)
+        runs += page
+        token = page.token
+        if not token:
+            return runs
+
+
+def reused_run_ids(parent: Run) -> list[str]:
+    """The runs a sweep's jobs reused, from its parent run's tags."""
+    return sorted(k.removeprefix(tracking.TAG_REUSED_PREFIX) for k in parent.data.tags
+                  if k.startswith(tracking.TAG_REUSED_PREFIX))
+
+
+def record_failed_job(experiment_id: str, parent_run_id: str, name: str, error: BaseException, since_ms: int) -> None:
+    """Leave a FAILED child run for a sweep job that failed before its own run opened.
+
+    A job whose run opened has ended it FAILED already: that is any run of the
+    sweep opened by this process since the job began (one job at a time a process).
+    """
+    client = MlflowClient()
+    own = (f"tags.`{tracking.TAG_PARENT}` = '{parent_run_id}' and tags.`{tracking.TAG_PROCESS}` = '{process_tag()}' "
+           f"and attributes.start_time >= {since_ms}")
+    if client.search_runs([experiment_id], own, max_results=1):
+        return
+    run = client.create_run(experiment_id, run_name=name, tags=resolve_tags({
+        tracking.TAG_PARENT: parent_run_id, tracking.TAG_PROCESS: process_tag(),
+        tracking.TAG_FAILURE: f"{type(error).__name__}: {error}"[:5000]}))
+    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))

@@ -6,6 +6,8 @@ config is composed, long before TensorFlow is imported. Ranges that a type
 cannot express are checked by :func:`validate`.
 """
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -13,7 +15,7 @@ from typing import Any, Optional
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from mlp_sweep.errors import ConfigError
 
@@ -102,8 +104,26 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+# Keras' element-wise activations (keras.activations), checked here so that a typo is
+# refused before TensorFlow loads. Not glu (it halves a layer) nor threshold (it needs arguments).
+ACTIVATIONS = ("celu", "elu", "exponential", "gelu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+               "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "mish", "relu", "relu6", "selu", "sigmoid", "silu",
+               "soft_shrink", "softplus", "softsign", "sparse_plus", "sparse_sigmoid", "squareplus", "swish", "tanh",
+               "tanh_shrink")
+# Keras' initializers (keras.initializers, snake_case or CamelCase) and the numeric arguments each takes.
+INITIALIZERS = {
+    "zeros": (), "ones": (), "constant": ("value",),
+    "random_normal": ("mean", "stddev", "seed"), "truncated_normal": ("mean", "stddev", "seed"),
+    "random_uniform": ("minval", "maxval", "seed"),
+    **{name: ("seed",) for name in ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
+                                     "lecun_normal", "lecun_uniform")},
+    "orthogonal": ("gain", "seed"), "identity": ("gain",), "variance_scaling": ("scale", "seed"),
+}
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # a source checkout's (editable install)
 MNIST_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds
+
+
+GROUPS = ("dataset", "model", "reg", "optimizer", "trainer", "tracking")  # a run's config, without Hydra's own
 
 
 def register() -> None:
@@ -128,11 +148,6 @@ def compose(*overrides: str) -> DictConfig:
         return hydra_compose(config_name="config", overrides=list(overrides))
 
 
-def run_name(cfg: DictConfig) -> str:
-    """What a run is called in MLflow and in progress lines: ``mlp3-bn_dropout-s0``."""
-    return f"{cfg.model.name}-{cfg.reg.name}-s{cfg.trainer.seed}"
-
-
 def validate(cfg: DictConfig) -> None:
     """Check the ranges a type cannot express; raise ConfigError naming the fix."""
     problems = []
@@ -142,6 +157,21 @@ def validate(cfg: DictConfig) -> None:
             problems.append(msg)
 
     m, r, o, t, d = cfg.model, cfg.reg, cfg.optimizer, cfg.trainer, cfg.dataset
+    for key, value in _numbers({g: OmegaConf.to_container(cfg[g], resolve=True) for g in GROUPS}):
+        need(math.isfinite(value), f"{key}={value} is not a finite number: give a finite value")
+    need(m.activation in ACTIVATIONS,
+         f"model.activation={m.activation!r} is unknown: choose one of Keras' activations ({', '.join(ACTIVATIONS)})")
+    for i, init in enumerate(m.initializers):
+        known = INITIALIZERS.get(snake_case(init.name))
+        if known is None:
+            problems.append(f"model.initializers[{i}].name={init.name!r} is unknown: choose one of Keras' "
+                            f"initializers ({', '.join(INITIALIZERS)})")
+            continue
+        wrong = sorted(set(init.args) - set(known))
+        need(not wrong, f"model.initializers[{i}] ({init.name}) takes no argument {', '.join(wrong)}: "
+             f"it takes {', '.join(known) or 'none'}")
+    need(cfg.tracking.experiment.strip() != "", "tracking.experiment is empty: name the MLflow experiment, "
+         "e.g. tracking.experiment=mlp_sweep")
     need(len(m.widths) > 0, "model.widths is empty: give at least one hidden layer, e.g. model.widths=[128]")
     need(all(w > 0 for w in m.widths), f"model.widths={list(m.widths)} has a width <= 0: every width must be positive")
     need(
@@ -168,3 +198,20 @@ def validate(cfg: DictConfig) -> None:
         )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def snake_case(name: str) -> str:
+    """``RandomNormal`` -> ``random_normal``: Keras knows its initializers by either name."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _numbers(node, prefix: str = ""):
+    """Every float in a config container, with its dotted key: ``("optimizer.lr", inf)``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _numbers(value, f"{prefix}{key}.")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _numbers(value, f"{prefix[:-1]}[{i}].")
+    elif isinstance(node, float):
+        yield prefix[:-1], node

@@ -1,15 +1,20 @@
 """Sweep-level work, as a Hydra callback: one parent MLflow run per multirun,
-a ``[k/N] name`` line as each job starts, a summary of failed jobs, and the
+a ``[k/N] name`` line as each job starts, the count of failed jobs, and the
 comparison report (:mod:`mlp_sweep.report`) once every job has ended.
 
-A job finds its parent run in an environment variable that this callback sets
-around the job, in whatever process the launcher runs it (the same one, a
-joblib worker, a Ray node, a submitit job), together with the sweep's store.
+A job finds its parent run, the sweep's store and the keys the sweep varies
+(for its run name) in environment variables that this callback sets around
+the job, in whatever process the launcher runs it (the same one, a joblib
+worker, a Ray node, a submitit job).
 
-Hydra turns an exception raised in a callback into a warning and carries on,
-so a sweep that must stop, or end with a non-zero status, exits here itself.
+What the sweep did is read back from the store, never from a job's output
+folder, so the final status is right on any launcher, with or without a
+shared disk. Hydra turns an exception raised in a callback into a warning
+and carries on, so every failure here ends the command itself, non-zero,
+with a one-line reason, and the parent run never stays RUNNING.
 """
 
+import json
 import logging
 import os
 import sys
@@ -22,12 +27,10 @@ from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from mlp_sweep import resume, schema, tracking
+from mlp_sweep import identity, resume, schema, tracking
 from mlp_sweep.errors import MlpSweepError
 
 log = logging.getLogger(__name__)
-
-FAILURE_FILE = "FAILED.txt"  # written into a job's output folder when it fails
 
 
 def sweep_overrides(config: DictConfig) -> list[str]:
@@ -42,53 +45,74 @@ def count_jobs(overrides: list[str]) -> int:
     return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
 
 
-def record_failure(output_dir: str, name: str, error: BaseException) -> None:
-    """Leave the reason a job failed where the sweep's summary will find it."""
-    Path(output_dir, FAILURE_FILE).write_text(f"{name}: {type(error).__name__}: {error}\n")
+def reason(error: BaseException) -> str:
+    """One line that says what went wrong: our own errors' messages are written for the user."""
+    if isinstance(error, MlpSweepError):
+        return str(error)
+    return f"{type(error).__name__}: {tracking.first_line(error)}"
 
 
-def clear_failures(sweep_dir: str) -> None:
-    """Forget the failures of an earlier try of this sweep in the same folder:
-    its jobs run again now, and the summary must speak of this try only."""
-    for stale in Path(sweep_dir).glob(f"*/{FAILURE_FILE}"):
-        stale.unlink(missing_ok=True)
+def record_failed_job(cfg: DictConfig, error: BaseException, since_ms: int) -> None:
+    """Leave a FAILED run in the store for a job that failed, if the job's own run did not end so already.
+
+    Called in the job's process; a store that cannot be reached leaves the job
+    uncounted, which the sweep's end reports as a job that left no run.
+    """
+    parent = os.environ.get(tracking.ENV_PARENT_RUN)
+    if not parent:
+        return
+    try:
+        experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
+        resume.record_failed_job(experiment_id, parent, identity.run_name(cfg), error, since_ms)
+    except Exception as e:
+        log.error("could not record the failure in the MLflow store: %s", reason(e))
 
 
 class SweepCallback(Callback):
     def __init__(self) -> None:
-        self.parent_run_id: str | None = None  # stays None in a single run: no sweep around it
+        # None until on_multirun_start has completed: no code may assume it did.
+        self.parent_run_id: str | None = None
+        self.tracking_uri: str | None = None
+        self.total: int | None = None  # jobs the sweep will run, where the sweeper says
+        self.varying: list[str] = []
+        self.uri_before: str | None = None
+
+    # --- start ---------------------------------------------------------------------
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
             self.start_parent_run(config)
-        except MlpSweepError as e:  # bad input: refuse the sweep before any job starts
-            sys.exit(f"error: {e}")
+        except Exception as e:  # bad input, a store that cannot be opened, or a bug: no job starts
+            log.debug("the sweep could not start", exc_info=True)
+            self.end_parent_run("FAILED", f"the sweep could not start: {reason(e)}")
+            sys.exit(f"error: {reason(e)}")
 
     def start_parent_run(self, config: DictConfig) -> None:
         schema.validate(config)  # what the sweep does not vary is checked once, here
         overrides = sweep_overrides(config)
         try:
-            total = str(count_jobs(overrides))
+            self.total, self.varying = count_jobs(overrides), identity.varying_keys(overrides)
         except Exception:  # a sweeper other than the basic one: its own syntax
-            total = "?"
+            self.total, self.varying = None, []
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
         experiment_id = tracking.use_experiment(config.tracking.uri, config.tracking.experiment)
         resume.close_stale_runs(experiment_id)  # a killed earlier sweep left its runs RUNNING
-        clear_failures(config.hydra.sweep.dir)
-        run = MlflowClient().create_run(
+        self.tracking_uri = tracking.resolve_uri(config.tracking.uri)  # the jobs' store, wherever they run
+        client = MlflowClient()
+        run = client.create_run(
             experiment_id,
             run_name=time.strftime("sweep-%Y%m%d-%H%M%S"),
             tags={tracking.TAG_SWEEP: "parent", tracking.TAG_OVERRIDES: " ".join(overrides),
                   "mlp_sweep.sweep_dir": str(Path(config.hydra.sweep.dir).resolve()),
                   tracking.TAG_PROCESS: resume.process_tag()},
         )
-        self.parent_run_id, self.total = run.info.run_id, total
-        self.tracking_uri = tracking.resolve_uri(config.tracking.uri)  # the jobs' store, wherever they run
-        client = MlflowClient()
+        self.parent_run_id = run.info.run_id
         for override in overrides:
             key, _, value = override.partition("=")
             client.log_param(self.parent_run_id, key.lstrip("+~"), value)
-        log.info("sweep of %s jobs, MLflow parent run %s", total, self.parent_run_id)
+        log.info("sweep of %s jobs, MLflow parent run %s", self.total or "?", self.parent_run_id)
+
+    # --- each job, in its own process ---------------------------------------------------
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         """Hand the job its sweep, in the job's own process.
@@ -102,37 +126,79 @@ class SweepCallback(Callback):
         if self.parent_run_id is None:
             return
         os.environ[tracking.ENV_PARENT_RUN] = self.parent_run_id
+        os.environ[tracking.ENV_VARYING] = json.dumps(self.varying)
         self.uri_before = os.environ.get(tracking.ENV_TRACKING_URI)
         os.environ[tracking.ENV_TRACKING_URI] = self.tracking_uri
-        print(f"[{config.hydra.job.num + 1}/{self.total}] {schema.run_name(config)}", flush=True)
+        print(f"[{config.hydra.job.num + 1}/{self.total or '?'}] {identity.run_name(config, self.varying)}", flush=True)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         """Give the process its own environment back."""
         if self.parent_run_id is None:
             return
         os.environ.pop(tracking.ENV_PARENT_RUN, None)
+        os.environ.pop(tracking.ENV_VARYING, None)
         if self.uri_before is None:
             os.environ.pop(tracking.ENV_TRACKING_URI, None)
         else:
             os.environ[tracking.ENV_TRACKING_URI] = self.uri_before
 
+    # --- end -------------------------------------------------------------------------
+
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        failures = sorted(Path(config.hydra.sweep.dir).glob(f"*/{FAILURE_FILE}"))
-        self.write_report(config)
-        MlflowClient().set_terminated(self.parent_run_id, "FAILED" if failures else "FINISHED")
-        if failures:
-            lines = "".join("  " + f.read_text() for f in failures)
-            sys.exit(f"{len(failures)} job(s) of the sweep failed (the others ran to the end):\n{lines}")
+        if self.parent_run_id is None:  # on_multirun_start exits when it fails; never end a sweep that did not start
+            sys.exit("error: the sweep has no parent run (its start failed); nothing was counted")
+        try:
+            problems = self.count_failures()
+            report_error = self.write_report(config)
+            if report_error:
+                problems.append(f"the sweep's report failed ({report_error}); every run is in the store: "
+                                f"`mlp-sweep report --sweep {self.parent_run_id}` makes it again")
+            self.end_parent_run("FAILED" if problems else "FINISHED", "; ".join(problems)[:5000] or None, strict=True)
+        except Exception as e:
+            log.debug("the sweep's end failed", exc_info=True)
+            self.end_parent_run("FAILED", f"the sweep's end failed: {reason(e)}")
+            sys.exit(f"error: the sweep's end failed: {reason(e)}")
+        if problems:
+            sys.exit(f"error: the sweep failed ({len(problems)} problem(s); the other jobs ran to the end):\n"
+                     + "\n".join(f"  {p}" for p in problems))
 
-    def write_report(self, config: DictConfig) -> None:
-        """The comparison table and figures, into ``<sweep dir>/report`` and onto the parent run.
+    def count_failures(self) -> list[str]:
+        """What went wrong in the jobs, read from the store: failed runs, and jobs that left no run."""
+        client = MlflowClient(self.tracking_uri)
+        parent = client.get_run(self.parent_run_id)
+        resume.close_stale_runs(parent.info.experiment_id, f"tags.`{tracking.TAG_PARENT}` = '{self.parent_run_id}'")
+        children = resume.child_runs(client, parent)
+        problems = [f"{r.info.run_name} ({r.info.run_id}) {r.info.status}: "
+                    + " ".join(r.data.tags.get(tracking.TAG_FAILURE, "").split())  # one line, however long the reason
+                    for r in children if r.info.status != "FINISHED"]
+        accounted = len(children) + len(resume.reused_run_ids(parent))
+        if self.total is not None and accounted < self.total:
+            problems.append(f"{self.total - accounted} of {self.total} job(s) left no run in the store "
+                            "(see their logs under the sweep's folder)")
+        return problems
 
-        A report that fails is logged, never raised: it must not hide the jobs' own failures.
-        """
+    def write_report(self, config: DictConfig) -> str | None:
+        """The comparison table and figures, into ``<sweep dir>/report`` and onto the parent run; the reason it failed, if it did."""
         try:
             from mlp_sweep import report  # pandas, scipy, matplotlib: only once a sweep ends
 
             print(report.make_report(self.parent_run_id, tracking_uri=self.tracking_uri,
                                      out_dir=Path(config.hydra.sweep.dir) / "report").text(), flush=True)
         except Exception as e:
-            log.error("the sweep's report failed: %s", e, exc_info=not isinstance(e, MlpSweepError))
+            log.debug("the sweep's report failed", exc_info=True)
+            return reason(e)
+        return None
+
+    def end_parent_run(self, status: str, failure: str | None, strict: bool = False) -> None:
+        """Close the parent run (with the reason, if any); ``strict``: let an error in doing so propagate."""
+        if self.parent_run_id is None:
+            return
+        try:
+            client = MlflowClient(self.tracking_uri)
+            if failure:
+                client.set_tag(self.parent_run_id, tracking.TAG_FAILURE, failure)
+            client.set_terminated(self.parent_run_id, status)
+        except Exception:
+            if strict:
+                raise
+            log.error("could not close the sweep's parent run %s", self.parent_run_id, exc_info=True)

@@ -4,10 +4,10 @@ The names other code reads (tags, metrics, environment variables) are
 defined here once. Nothing here imports TensorFlow.
 """
 
-import hashlib
-import json
 import os
+import random
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,20 +21,25 @@ from mlp_sweep.errors import TrackingError
 # Set by the sweep callback for its jobs (not MLFLOW_RUN_ID: that one would
 # hijack the job's own run, mlflow#15713).
 ENV_PARENT_RUN = "MLP_SWEEP_PARENT_RUN_ID"
+ENV_VARYING = "MLP_SWEEP_VARYING"  # JSON list of the keys the sweep varies: they go into run names
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"  # MLflow's own
 
+# A run's identity (mlp_sweep.identity): the four parts, and one key for all of them.
 TAG_CONFIG_HASH = "mlp_sweep.config_hash"
-TAG_DATASET_SHA = "mlp_sweep.dataset_sha256"
-TAG_GIT_COMMIT = "mlp_sweep.git_commit"
+TAG_SEED = "mlp_sweep.seed"
+TAG_DATASET_SHA = "mlp_sweep.dataset_sha256"  # of the data actually read
+TAG_CODE = "mlp_sweep.code_fingerprint"  # of the modules that build, train and evaluate
+TAG_GRID_POINT = "mlp_sweep.grid_point"
+TAG_GIT_COMMIT = "mlp_sweep.git_commit"  # for the record only: not part of the identity
 TAG_FAILURE = "mlp_sweep.failure"
 TAG_SWEEP = "mlp_sweep.sweep"  # "parent" on a sweep's parent run
 TAG_OVERRIDES = "mlp_sweep.overrides"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_MODEL_URI = "mlp_sweep.model_uri"  # models:/m-... of the run's logged Keras model
-TAG_SEED = "mlp_sweep.seed"  # with the config hash, names a grid point (set when the run opens)
 TAG_PROCESS = "mlp_sweep.process"  # host:pid:start of the process holding the run open
-# On a sweep's parent run, one per job that found its grid point already
-# FINISHED and reused that run instead of training: <prefix><run name> -> run id.
+# On a sweep's parent run, one per run a job did not train because the run
+# already held its grid point (FINISHED, or claimed by another command):
+# <prefix><run id> -> grid point key. Keyed by run id, so no two can collide.
 TAG_REUSED_PREFIX = "mlp_sweep.reused."
 
 # What every run logs as artifacts (the model is a LoggedModel, named by TAG_MODEL_URI).
@@ -43,9 +48,6 @@ RUN_ARTIFACTS = (CURVES_PNG, CONFUSION_PNG, SUMMARY_TXT, CONFIG_YAML)
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time_s")
 FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s")
-
-# Keys that do not change what a run computes: left out of the config hash.
-HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "trainer.steps_per_execution", "tracking", "dataset.data_dir")
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -63,14 +65,48 @@ def resolve_uri(uri: str | None) -> str:
 
 
 def use_experiment(uri: str | None, experiment: str) -> str:
-    """Point MLflow at the store and experiment; return the experiment id."""
+    """Point MLflow at the store and experiment, creating either if need be; return the experiment id.
+
+    Safe when several commands start at once on a fresh store: the loser of
+    MLflow's schema-migration race, or of creating the experiment, tries again.
+    """
     resolved = resolve_uri(uri)
     check_reachable(resolved)
     mlflow.set_tracking_uri(resolved)
-    found = MlflowClient().get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    return mlflow.create_experiment(experiment)
+    for attempt in range(STORE_ATTEMPTS):
+        try:
+            client = MlflowClient()
+            found = client.get_experiment_by_name(experiment)
+            return found.experiment_id if found is not None else client.create_experiment(experiment)
+        except Exception as e:
+            if "file is not a database" in str(e):
+                raise TrackingError(f"{redacted(resolved)} is not an MLflow store (file is not a database): point "
+                                    "tracking.uri at an MLflow store, or at a new file name to create one") from e
+            if attempt == STORE_ATTEMPTS - 1 or not resolved.startswith("sqlite:"):
+                raise TrackingError(f"the MLflow store {redacted(resolved)} cannot be opened ({first_line(e)}): check "
+                                    "tracking.uri (or $MLFLOW_TRACKING_URI) and that its server is running") from e
+            time.sleep(random.uniform(0.2, 1.0) * (attempt + 1))  # another command creating the store or experiment
+    raise AssertionError("unreachable")
+
+
+STORE_ATTEMPTS = 8  # for a SQLite store, the one that races; a server answers for itself
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's message, first line only: SQLAlchemy appends the SQL and a link."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    return text.strip().splitlines()[0][:300]
+
+
+def redacted(uri: str) -> str:
+    """The URI without any password or token it carries: ``https://***@host/...``."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 # A probe, not a request MLflow retries: its client tries a dead server for
@@ -92,30 +128,6 @@ def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
             f"tracking server {uri} cannot be reached ({reason}): start it (mlflow server --port ...), "
             "or point tracking.uri or $MLFLOW_TRACKING_URI at a reachable server or a local store (sqlite:///mlflow.db)"
         ) from e
-
-
-def flat_params(cfg: DictConfig) -> dict[str, str]:
-    """The resolved config as dotted keys: ``model.widths`` -> ``[356, 105, 51]``."""
-
-    def walk(node, prefix: str):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield from walk(value, f"{prefix}{key}.")
-        else:
-            yield prefix[:-1], json.dumps(node) if isinstance(node, list) else str(node)
-
-    return dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
-
-
-def is_hashed(key: str) -> bool:
-    """Whether a dotted config key counts towards the config hash (see HASH_EXCLUDED)."""
-    return not any(key == x or key.startswith(x + ".") for x in HASH_EXCLUDED)
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """What a run computes, apart from its seed: runs with one hash are repeats."""
-    kept = {k: v for k, v in flat_params(cfg).items() if is_hashed(k)}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def git_commit() -> str:

@@ -8,20 +8,22 @@ import gc
 import math
 import os
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep its start-up chatter out
 import keras
 import mlflow
+import mlflow.data
 import numpy as np
 import tensorflow as tf
 from mlflow.entities import Metric, RunStatus
 from mlflow.models import infer_signature
 from omegaconf import DictConfig, OmegaConf
 
-from mlp_sweep import data, plots, resume, tracking
+from mlp_sweep import data, identity, plots, resume, tracking
 from mlp_sweep.errors import DivergedError
 from mlp_sweep.model import build_mlp, build_optimizer
-from mlp_sweep.schema import run_name, validate
+from mlp_sweep.schema import validate
 
 # Importing TensorFlow, Keras and MLflow leaves ~500,000 objects that live as long as
 # the process. Frozen, they are left out of every garbage collection: each job's
@@ -106,32 +108,32 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
     """Train and evaluate one config; return its final metrics.
 
     ``progress`` is "bar" (Keras' bar per epoch), "line" (one line per epoch,
-    for sweeps) or "none".
+    for sweeps) or "none". A grid point that a FINISHED run already holds, or
+    that another command is training, is not trained again: its run's metrics
+    come back instead (those it has so far, for a run still training).
     """
     validate(cfg)
     experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
-    reused = resume.reuse_finished(experiment_id, cfg)  # before any data is read
-    if reused is not None:
-        return reused
-    splits = load_data(cfg)
-    model = compiled_model(cfg)
-    name = run_name(cfg)
+    splits = load_data(cfg)  # its checksum is part of the run's identity
+    point = identity.grid_point(cfg, splits.sha256)
+    name = identity.run_name(cfg)
+    parent = os.environ.get(tracking.ENV_PARENT_RUN)
     tags = {
-        tracking.TAG_CONFIG_HASH: tracking.config_hash(cfg),
-        tracking.TAG_SEED: str(cfg.trainer.seed),
-        tracking.TAG_PROCESS: resume.process_tag(),  # lets a later command tell an orphaned run from a live one
-        tracking.TAG_DATASET_SHA: splits.sha256,
         tracking.TAG_GIT_COMMIT: tracking.git_commit(),
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "mlflow_version": mlflow.__version__,
+        **({tracking.TAG_PARENT: parent} if parent else {}),
     }
-    parent = os.environ.get(tracking.ENV_PARENT_RUN)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, parent_run_id=parent, tags=tags) as run:
+    claim = resume.claim(experiment_id, point, name, tags, rerun=cfg.tracking.rerun)
+    if claim.holder is not None:
+        return reuse(claim.holder, point, name, parent)
+    model = compiled_model(cfg)
+    with mlflow.start_run(run_id=claim.run_id) as run:
         try:
-            mlflow.log_params(
-                {**tracking.flat_params(cfg), "n_params": model.count_params(), "n_hidden_layers": len(cfg.model.widths)}
-            )
+            mlflow.log_params({**identity.flat_params(cfg), "n_params": model.count_params(),
+                               "n_hidden_layers": len(cfg.model.widths)})
+            log_dataset(splits, cfg)
             metrics = fit_and_evaluate(cfg, model, splits, run.info.run_id, name, progress)
             log_model(model, splits.x_test[:8], cfg)
         except BaseException as e:
@@ -140,6 +142,32 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
                 mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
             raise
     return metrics
+
+
+def reuse(holder: mlflow.entities.Run, point: identity.GridPoint, name: str, parent: str | None) -> dict[str, float]:
+    """Say which run holds this grid point, list it on the sweep's parent, and hand back its metrics."""
+    if holder.info.status == "FINISHED":
+        print(f"{name}: skipped, already FINISHED as MLflow run {holder.info.run_id} (tracking.rerun=true trains it again)",
+              flush=True)
+    else:
+        print(f"{name}: not trained here: MLflow run {holder.info.run_id} holds this grid point and is training it "
+              f"(process {holder.data.tags.get(tracking.TAG_PROCESS, '?')}); the sweep's report counts it once it finishes",
+              flush=True)
+    resume.record_reuse(parent, holder, point)
+    return dict(holder.data.metrics)
+
+
+MAX_DIGEST_CHARS = 36  # what MLflow stores of a dataset digest; the full checksum is the run's dataset tag
+
+
+def log_dataset(s: data.Splits, cfg: DictConfig) -> None:
+    """The data as an MLflow dataset input, its digest the checksum: the UI's Dataset column shows what each run saw."""
+    with warnings.catch_warnings():  # MLflow registers its local source class twice, then warns it is ambiguous
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
+        dataset = mlflow.data.from_numpy(s.x_train, targets=s.y_train, name=cfg.dataset.name,
+                                         digest=s.sha256[:MAX_DIGEST_CHARS],
+                                         source=str(data.resolve_data_dir(cfg.dataset.data_dir) or "keras.datasets.mnist"))
+    mlflow.log_input(dataset, context="training")
 
 
 def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id: str, name: str, progress: str) -> dict[str, float]:

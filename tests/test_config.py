@@ -8,7 +8,8 @@ from omegaconf.errors import ValidationError
 
 from conftest import CONF_DIR, make_cfg
 from mlp_sweep.errors import ConfigError
-from mlp_sweep.schema import run_name, validate
+from mlp_sweep.identity import run_name
+from mlp_sweep.schema import validate
 
 GROUPS = ["dataset", "model", "reg", "optimizer", "trainer", "tracking", "experiment"]
 

@@ -13,10 +13,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import ARTIFACTS, all_runs, run_cli, smoke_cfg
-from mlp_sweep import resume, tracking
+from mlp_sweep import identity, resume, tracking
 from mlp_sweep import train as train_module
 from mlp_sweep.errors import DivergedError
-from mlp_sweep.train import train
+from mlp_sweep.train import load_data, train
 
 TIMING = {"epoch_time_s", "train_time_s"}  # wall time: the only metrics allowed to differ between repeats
 
@@ -56,21 +56,25 @@ def test_diverged_loss_stops_the_run_at_once_and_fails_it(tiny_mnist, store):
     assert not set(tracking.EPOCH_METRICS) & set(run.data.metrics)  # stopped inside the first epoch
 
 
-def test_sweep_runs_every_job_and_summarises_the_failed_ones(tiny_mnist, tmp_path):
-    # lr=1e6 diverges; activation "nope" raises while the model is built; the one left must finish.
+def test_sweep_runs_every_job_and_counts_the_failed_ones_from_the_store(tiny_mnist, tmp_path):
+    # lr=1e6 diverges; activation "nope" is refused before its run opens; the one left must finish.
     result = run_cli(*sweep_args(tmp_path, tiny_mnist, "model=mlp2", "optimizer=sgd", "optimizer.lr=0.01,1e6",
                                  "model.activation=relu,nope", "tracking.log_model=false"), cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
-    assert "3 job(s) of the sweep failed (the others ran to the end):" in result.stderr
-    assert "mlp2-none-s0: DivergedError: loss became nan at epoch 1" in result.stderr
-    assert result.stderr.count("mlp2-none-s0: ValueError: Could not interpret activation function identifier: nope") == 2
+    assert "error: the sweep failed (3 problem(s); the other jobs ran to the end):" in result.stderr
+    assert "mlp2-none-lr=1000000.0-activation=relu-s0 (" in result.stderr
+    assert ") FAILED: DivergedError: loss became nan at epoch 1" in result.stderr
+    assert result.stderr.count(") FAILED: ConfigError: invalid config: - model.activation='nope' is unknown") == 2
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    runs = {(r.data.params["optimizer.lr"], r.info.status): r for r in children(store)}
-    assert set(runs) == {("0.01", "FINISHED"), ("1000000.0", "FAILED")}  # the model that cannot be built left no run
-    assert runs["1000000.0", "FAILED"].data.tags[tracking.TAG_FAILURE].startswith("DivergedError: loss became nan")
-    assert {"test_accuracy", "val_accuracy"} <= set(runs["0.01", "FINISHED"].data.metrics)
+    runs = {(r.data.params.get("optimizer.lr"), r.info.run_name, r.info.status): r for r in children(store)}
+    assert set(runs) == {("0.01", "mlp2-none-lr=0.01-activation=relu-s0", "FINISHED"),
+                         ("1000000.0", "mlp2-none-lr=1000000.0-activation=relu-s0", "FAILED"),
+                         (None, "mlp2-none-lr=0.01-activation=nope-s0", "FAILED"),  # refused before its run opened:
+                         (None, "mlp2-none-lr=1000000.0-activation=nope-s0", "FAILED")}  # a FAILED run records it
     (parent,) = parents(store)
     assert parent.info.status == "FAILED"
+    assert "3 problem" not in parent.data.tags[tracking.TAG_FAILURE]  # the reasons, not the count
+    assert "DivergedError" in parent.data.tags[tracking.TAG_FAILURE]
 
 
 # --- resume -------------------------------------------------------------------------
@@ -119,11 +123,11 @@ def test_process_tag_tells_dead_from_alive():
     assert not resume.process_gone(f"another-host:{os.getpid() + 10**6}:1")  # cannot check: assumed alive
 
 
-def test_run_orphaned_by_a_dead_process_is_marked_killed(tiny_mnist, store):
+def test_run_orphaned_by_a_dead_process_is_marked_killed_and_a_live_claim_is_respected(tiny_mnist, store, capsys):
     cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
     experiment_id = tracking.use_experiment(store, cfg.tracking.experiment)
     client = MlflowClient()
-    grid_point = {tracking.TAG_CONFIG_HASH: tracking.config_hash(cfg), tracking.TAG_SEED: "0"}
+    grid_point = identity.grid_point(cfg, load_data(cfg).sha256).tags()
     orphan = client.create_run(experiment_id, tags={**grid_point, tracking.TAG_PROCESS: dead_process_tag()}).info.run_id
     live = client.create_run(experiment_id, tags={**grid_point, tracking.TAG_PROCESS: resume.process_tag()}).info.run_id
 
@@ -131,8 +135,9 @@ def test_run_orphaned_by_a_dead_process_is_marked_killed(tiny_mnist, store):
 
     assert client.get_run(orphan).info.status == "KILLED"
     assert client.get_run(orphan).data.tags[tracking.TAG_FAILURE].startswith("interrupted: its process ")
-    assert client.get_run(live).info.status == "RUNNING"  # may still be training: left alone
-    assert [r.info.status for r in all_runs(store)].count("FINISHED") == 1
+    assert client.get_run(live).info.status == "RUNNING"  # may still be training: left alone, and not trained again
+    assert f"mlp2-none-s0: not trained here: MLflow run {live} holds this grid point" in capsys.readouterr().out
+    assert sorted(r.info.status for r in all_runs(store)) == ["KILLED", "RUNNING"]  # the loser's claim is gone
 
 
 @pytest.mark.slow
@@ -167,7 +172,8 @@ def test_sweep_killed_mid_job_resumes_to_one_finished_run_per_grid_point(tiny_mn
     assert killed.data.tags[tracking.TAG_FAILURE].startswith("interrupted: its process ")
     assert [p.info.status for p in parents(store)] == ["KILLED", "FINISHED"]
     reused = {k: v for k, v in parents(store)[1].data.tags.items() if k.startswith(tracking.TAG_REUSED_PREFIX)}
-    assert reused == {tracking.TAG_REUSED_PREFIX + "mlp2-none-s0": [r for r in runs if r.info.run_name == "mlp2-none-s0"][0].info.run_id}
+    (finished,) = [r for r in runs if r.info.run_name == "mlp2-none-s0"]
+    assert reused == {tracking.TAG_REUSED_PREFIX + finished.info.run_id: finished.data.tags[tracking.TAG_GRID_POINT]}
     with sqlite3.connect(tmp_path / "mlflow.db") as db:  # the store survived the kill intact
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert all(histories(r.info.run_id) for r in runs if r.info.status == "FINISHED")

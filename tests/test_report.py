@@ -31,7 +31,7 @@ def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status
     run = client.create_run(experiment_id, run_name=name, tags={
         tracking.TAG_PARENT: parent_id, tracking.TAG_CONFIG_HASH: config_hash})
     rid = run.info.run_id
-    params = {"model.name": model, "model.widths": widths, "reg.batch_norm": str(bn), "reg.dropout": str(dropout),
+    params = {"model.name": model, "reg.name": REG[bn, dropout], "model.widths": widths, "reg.batch_norm": str(bn), "reg.dropout": str(dropout),
               "optimizer.name": "adam", "optimizer.lr": "0.001", "trainer.epochs": "2", "trainer.seed": str(seed),
               "n_params": str(100 * len(widths)), "n_hidden_layers": str(widths.count(",") + 1)}
     for key, value in params.items():
@@ -63,7 +63,7 @@ def known_sweep(store):
         for seed, accuracy in enumerate(accuracies):
             if config_hash == "dddd":  # found FINISHED in the older sweep and reused, as a resumed job does
                 reused = log_run(client, experiment_id, old.info.run_id, config_hash, seed, accuracy)
-                client.set_tag(parent.info.run_id, tracking.TAG_REUSED_PREFIX + "mlp2-bn-s0", reused)
+                client.set_tag(parent.info.run_id, tracking.TAG_REUSED_PREFIX + reused, "point")
             else:
                 log_run(client, experiment_id, parent.info.run_id, config_hash, seed, accuracy)
     log_run(client, experiment_id, parent.info.run_id, "dddd", 1, 0.5, status="FAILED")
@@ -111,7 +111,8 @@ def test_known_runs_give_the_files_and_parent_artifacts(known_sweep, store, tmp_
 
 def test_configs_the_columns_cannot_tell_apart_show_what_differs():
     runs = pd.DataFrame([
-        {"config_hash": h, "run_name": f"mlp2-none-s{s}", "params.model.name": "mlp2", "params.optimizer.lr": lr,
+        {"group": h, "run_name": f"mlp2-none-s{s}", "params.model.name": "mlp2", "params.reg.name": "none",
+         "params.optimizer.lr": lr,
          "params.trainer.seed": str(s), "accuracy": 0.9, "val_accuracy": acc, "test_accuracy": 0.9,
          "test_loss": 0.3, "epoch_time_s": 1.0, "val_loss": 0.3}
         for h, lr, accs in [("x", "0.01", [0.91, 0.93]), ("y", "0.001", [0.95, 0.95])] for s, acc in enumerate(accs)
@@ -178,8 +179,10 @@ def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
 def test_a_failed_report_does_not_hide_failed_jobs(store, tmp_path):
     done = run_cli("-m", "experiment=smoke", "model=mlp2", "trainer.seed=0,1", f"dataset.data_dir={tmp_path / 'no_data'}",
                    f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=tmp_path)
-    assert done.returncode != 0
-    assert "the sweep's report failed" in done.stdout + done.stderr and "has no finished runs" in done.stdout + done.stderr
-    assert "2 job(s) of the sweep failed" in done.stderr
+    assert done.returncode == 1
+    assert "error: the sweep failed (3 problem(s); the other jobs ran to the end):" in done.stderr
+    assert done.stderr.count(") FAILED: DataError: data folder") == 2  # both jobs, each a FAILED run in the store
+    assert "the sweep's report failed (sweep sweep-" in done.stderr and "has no finished runs" in done.stderr
+    assert "`mlp-sweep report --sweep " in done.stderr
     parent = MlflowClient(store).search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{tracking.TAG_SWEEP}` = 'parent'")[0]
     assert parent.info.status == "FAILED"

@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import ARTIFACTS, smoke_cfg
-from mlp_sweep import tracking
+from mlp_sweep import identity, tracking
 from mlp_sweep.train import train
 
 
@@ -54,7 +54,7 @@ def test_config_hash_ignores_seed_but_not_the_model(tiny_mnist, store):
     a = smoke_cfg(tiny_mnist, store, "trainer.seed=0")
     b = smoke_cfg(tiny_mnist, store, "trainer.seed=1")
     c = smoke_cfg(tiny_mnist, store, "reg=bn")
-    assert tracking.config_hash(a) == tracking.config_hash(b) != tracking.config_hash(c)
+    assert identity.config_hash(a) == identity.config_hash(b) != identity.config_hash(c)
 
 
 @pytest.mark.slow
