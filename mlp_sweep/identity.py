@@ -37,7 +37,7 @@ NAMED_ALWAYS = ("model", "model.name", "reg", "reg.name", "trainer.seed")
 
 
 def flat_params(cfg: DictConfig) -> dict[str, str]:
-    """The resolved config as dotted keys: ``model.widths`` -> ``[356, 105, 51]``."""
+    """The resolved config as dotted keys: ``model.widths`` -> ``[356, 105, 51]``; no password in ``tracking.uri``."""
 
     def walk(node, prefix: str):
         if isinstance(node, dict):
@@ -46,7 +46,10 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
         else:
             yield prefix[:-1], json.dumps(node) if isinstance(node, list) else str(node)
 
-    return dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
+    params = dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
+    if "tracking.uri" in params:
+        params["tracking.uri"] = tracking.redacted(params["tracking.uri"])
+    return params
 
 
 def is_hashed(key: str) -> bool:

@@ -75,7 +75,8 @@ class SweepCallback(Callback):
         self.tracking_uri: str | None = None
         self.total: int | None = None  # jobs the sweep will run, where the sweeper says
         self.varying: list[str] = []
-        self.uri_before: str | None = None
+        self.credentials: dict[str, str] = {}  # MLflow's own variables, for jobs in other processes
+        self.env_before: dict[str, str | None] = {}
 
     # --- start ---------------------------------------------------------------------
 
@@ -98,6 +99,11 @@ class SweepCallback(Callback):
         experiment_id = tracking.use_experiment(config.tracking.uri, config.tracking.experiment)
         resume.close_stale_runs(experiment_id)  # a killed earlier sweep left its runs RUNNING
         self.tracking_uri = tracking.resolve_uri(config.tracking.uri)  # the jobs' store, wherever they run
+        # submitit pickles this callback into the sweep's folder, and its jobs inherit
+        # this process' environment (local executor, sbatch): the credentials stay out of it.
+        if "submitit" not in str(config.hydra.launcher.get("_target_", "")):
+            self.credentials = tracking.credentials()
+        overrides = [tracking.redact_text(o) for o in overrides]  # as logged below: no password
         client = MlflowClient()
         run = client.create_run(
             experiment_id,
@@ -115,7 +121,7 @@ class SweepCallback(Callback):
     # --- each job, in its own process ---------------------------------------------------
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        """Hand the job its sweep, in the job's own process.
+        """Hand the job its sweep and the sweep's login (MLflow's credential variables), in the job's own process.
 
         This callback reaches every job after on_multirun_start (pickled, for
         joblib, Ray and submitit), whereas the process a job lands in may hold
@@ -125,22 +131,19 @@ class SweepCallback(Callback):
         """
         if self.parent_run_id is None:
             return
-        os.environ[tracking.ENV_PARENT_RUN] = self.parent_run_id
-        os.environ[tracking.ENV_VARYING] = json.dumps(self.varying)
-        self.uri_before = os.environ.get(tracking.ENV_TRACKING_URI)
-        os.environ[tracking.ENV_TRACKING_URI] = self.tracking_uri
+        env = {tracking.ENV_PARENT_RUN: self.parent_run_id, tracking.ENV_VARYING: json.dumps(self.varying),
+               tracking.ENV_TRACKING_URI: self.tracking_uri, **self.credentials}
+        self.env_before = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         print(f"[{config.hydra.job.num + 1}/{self.total or '?'}] {identity.run_name(config, self.varying)}", flush=True)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         """Give the process its own environment back."""
-        if self.parent_run_id is None:
-            return
-        os.environ.pop(tracking.ENV_PARENT_RUN, None)
-        os.environ.pop(tracking.ENV_VARYING, None)
-        if self.uri_before is None:
-            os.environ.pop(tracking.ENV_TRACKING_URI, None)
-        else:
-            os.environ[tracking.ENV_TRACKING_URI] = self.uri_before
+        for key, value in self.env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     # --- end -------------------------------------------------------------------------
 

@@ -4,16 +4,20 @@ The names other code reads (tags, metrics, environment variables) are
 defined here once. Nothing here imports TensorFlow.
 """
 
+import base64
 import os
 import random
+import re
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
+from mlflow.utils.credentials import read_mlflow_creds  # env first, then ~/.mlflow/credentials, as MLflow reads them
 from omegaconf import DictConfig, OmegaConf
 
 from mlp_sweep.errors import TrackingError
@@ -23,6 +27,9 @@ from mlp_sweep.errors import TrackingError
 ENV_PARENT_RUN = "MLP_SWEEP_PARENT_RUN_ID"
 ENV_VARYING = "MLP_SWEEP_VARYING"  # JSON list of the keys the sweep varies: they go into run names
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"  # MLflow's own
+# MLflow's own credential variables: the one way credentials reach a job (never a config value).
+ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"
+CREDENTIAL_VARS = (ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN)
 
 # A run's identity (mlp_sweep.identity): the four parts, and one key for all of them.
 TAG_CONFIG_HASH = "mlp_sweep.config_hash"
@@ -37,6 +44,7 @@ TAG_OVERRIDES = "mlp_sweep.overrides"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_MODEL_URI = "mlp_sweep.model_uri"  # models:/m-... of the run's logged Keras model
 TAG_PROCESS = "mlp_sweep.process"  # host:pid:start of the process holding the run open
+TAG_WRITABLE = "mlp_sweep.writable"  # on the experiment: set where a server's write permission is checked
 # On a sweep's parent run, one per run a job did not train because the run
 # already held its grid point (FINISHED, or claimed by another command):
 # <prefix><run id> -> grid point key. Keyed by run id, so no two can collide.
@@ -56,12 +64,47 @@ def resolve_uri(uri: str | None) -> str:
     A bare relative path or ``sqlite:///relative.db`` is made absolute against
     the launch directory, so that every job (in any process) writes one store.
     """
-    uri = uri or os.environ.get(ENV_TRACKING_URI) or mlflow.get_tracking_uri()
+    uri = without_userinfo(uri or os.environ.get(ENV_TRACKING_URI) or mlflow.get_tracking_uri())
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     if "://" not in uri:
         return Path(uri).resolve().as_uri()
     return uri
+
+
+def without_userinfo(uri: str) -> str:
+    """The URI without ``user:password@``, which goes into MLflow's own variables instead.
+
+    MLflow's client would accept the userinfo, but every place that stores or
+    shows the URI (params, config.yaml, tags, messages) would then hold the
+    password; the bare URI and $MLFLOW_TRACKING_USERNAME/PASSWORD reach the same
+    server with the same login, and the variables travel to every job.
+    """
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri
+    os.environ[ENV_USERNAME] = urllib.parse.unquote(parts.username or "")
+    if parts.password is not None:
+        os.environ[ENV_PASSWORD] = urllib.parse.unquote(parts.password)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def argv_without_userinfo(argv: list[str]) -> list[str]:
+    """The command line with every ``key=URI``'s userinfo moved into MLflow's variables (see without_userinfo).
+
+    For the entry point, before Hydra records the command line in the sweep's
+    folder (.hydra/, multirun.yaml) and in its launch lines.
+    """
+    bare = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        bare.append(key + sep + without_userinfo(value) if sep else arg)
+    return bare
+
+
+def credentials() -> dict[str, str]:
+    """MLflow's credential variables that are set here, to hand to jobs in other processes."""
+    return {k: os.environ[k] for k in CREDENTIAL_VARS if os.environ.get(k)}
 
 
 def use_experiment(uri: str | None, experiment: str) -> str:
@@ -77,7 +120,8 @@ def use_experiment(uri: str | None, experiment: str) -> str:
         try:
             client = MlflowClient()
             found = client.get_experiment_by_name(experiment)
-            return found.experiment_id if found is not None else client.create_experiment(experiment)
+            experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
+            break
         except Exception as e:
             if "file is not a database" in str(e):
                 raise TrackingError(f"{redacted(resolved)} is not an MLflow store (file is not a database): point "
@@ -86,7 +130,28 @@ def use_experiment(uri: str | None, experiment: str) -> str:
                 raise TrackingError(f"the MLflow store {redacted(resolved)} cannot be opened ({first_line(e)}): check "
                                     "tracking.uri (or $MLFLOW_TRACKING_URI) and that its server is running") from e
             time.sleep(random.uniform(0.2, 1.0) * (attempt + 1))  # another command creating the store or experiment
-    raise AssertionError("unreachable")
+    check_writable(client, resolved, experiment, experiment_id)
+    return experiment_id
+
+
+def check_writable(client: MlflowClient, uri: str, experiment: str, experiment_id: str) -> None:
+    """Raise TrackingError before any training when this login may not write to the experiment.
+
+    A server's permissions are checked only on a write, so this writes a tag
+    (the permission it takes, EDIT, is the one creating runs takes).
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        client.set_experiment_tag(experiment_id, TAG_WRITABLE, "true")
+    except mlflow.exceptions.MlflowException as e:
+        if e.error_code != "PERMISSION_DENIED":
+            raise
+        raise TrackingError(
+            f"user {login_name()} may not write to experiment {experiment} on {redacted(uri)}: "
+            f"ask the server's admin for EDIT on it (scripts/mlflow_server.py grant {login_name()} {experiment} EDIT), "
+            "or set tracking.experiment to a new name of your own"
+        ) from e
 
 
 STORE_ATTEMPTS = 8  # for a SQLite store, the one that races; a server answers for itself
@@ -96,6 +161,14 @@ def first_line(error: BaseException) -> str:
     """An exception's message, first line only: SQLAlchemy appends the SQL and a link."""
     text = getattr(error, "message", None) or str(error) or type(error).__name__
     return text.strip().splitlines()[0][:300]
+
+
+def redact_text(text: str) -> str:
+    """Any text with the userinfo of every URI in it masked (Hydra overrides, YAML, messages)."""
+    return USERINFO.sub(r"\1***@", text)
+
+
+USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
 
 
 def redacted(uri: str) -> str:
@@ -115,19 +188,56 @@ REACHABLE_TIMEOUT_S = 5.0
 
 
 def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
-    """Raise TrackingError at once when an HTTP tracking server does not answer."""
+    """Raise TrackingError at once when an HTTP tracking server does not answer, or refuses this login.
+
+    The probe asks what every sweep asks first (a search of experiments), with
+    the credentials MLflow's client would send: /health answers without a
+    login, so it would pass a wrong password on to fail later, in every job.
+    """
+    uri = without_userinfo(uri)
     if not uri.startswith(("http://", "https://")):
         return
+    probe = urllib.request.Request(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1",
+                                   headers=auth_headers())
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s).close()
-    except urllib.error.HTTPError:  # it answered, if not on /health (a proxy, an auth layer): reachable
-        return
+        urllib.request.urlopen(probe, timeout=timeout_s).close()
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            raise TrackingError(refusal(uri, e.code)) from None
+        return  # it answered, if not to this path (a proxy, an older server): reachable
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise TrackingError(
-            f"tracking server {uri} cannot be reached ({reason}): start it (mlflow server --port ...), "
+            f"tracking server {redacted(uri)} cannot be reached ({reason}): start it (mlflow server --port ...), "
             "or point tracking.uri or $MLFLOW_TRACKING_URI at a reachable server or a local store (sqlite:///mlflow.db)"
         ) from e
+
+
+def login_name() -> str:
+    """Who this process logs in as, for messages: the username, or "(token)"."""
+    return read_mlflow_creds().username or "(token)"
+
+
+def auth_headers() -> dict[str, str]:
+    """The Authorization header MLflow's client sends: basic from username and password, else the bearer token."""
+    creds = read_mlflow_creds()
+    if creds.username and creds.password:
+        return {"Authorization": "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()}
+    if os.environ.get(ENV_TOKEN):
+        return {"Authorization": f"Bearer {os.environ[ENV_TOKEN]}"}
+    return {}
+
+
+def refusal(uri: str, status: int) -> str:
+    """One line for a server that refused this login (401) or its access (403), naming the fix."""
+    if status == 403:
+        return (f"tracking server {redacted(uri)} refused access to user {login_name()} (HTTP 403): "
+                "ask the server's admin for permission (docs/team.md)")
+    if not auth_headers():
+        return (f"tracking server {redacted(uri)} asks for a login (HTTP 401): set {ENV_USERNAME} and {ENV_PASSWORD} "
+                f"(or {ENV_TOKEN}) to your account on it")
+    return (f"tracking server {redacted(uri)} refused the login of user {login_name()} (HTTP 401): "
+            f"check {ENV_USERNAME} and {ENV_PASSWORD} (or {ENV_TOKEN}), or ask the server's admin to reset the password")
 
 
 def git_commit() -> str:

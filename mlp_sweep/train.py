@@ -198,7 +198,7 @@ def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id
     summary: list[str] = []
     model.summary(print_fn=summary.append)
     mlflow.log_text("\n".join(summary), tracking.SUMMARY_TXT)
-    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), tracking.CONFIG_YAML)
+    mlflow.log_text(tracking.redact_text(OmegaConf.to_yaml(cfg, resolve=True)), tracking.CONFIG_YAML)
     return final
 
 
