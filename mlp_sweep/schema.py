@@ -141,11 +141,11 @@ def register() -> None:
         cs.store(group=group, name=f"base_{group}", node=node)
 
 
-def compose(*overrides: str) -> DictConfig:
+def compose(*overrides: str, return_hydra_config: bool = False) -> DictConfig:
     """The config ``python -m mlp_sweep <overrides>`` runs, for code that calls ``train`` itself."""
     register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides))
+        return hydra_compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def validate(cfg: DictConfig) -> None:
