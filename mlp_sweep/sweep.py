@@ -24,6 +24,7 @@ from pathlib import Path
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
@@ -113,9 +114,8 @@ class SweepCallback(Callback):
                   tracking.TAG_PROCESS: resume.process_tag()},
         )
         self.parent_run_id = run.info.run_id
-        for override in overrides:
-            key, _, value = override.partition("=")
-            client.log_param(self.parent_run_id, key.lstrip("+~"), value)
+        params = dict(override.partition("=")[::2] for override in overrides)  # a key given twice: the last wins
+        client.log_batch(self.parent_run_id, params=[Param(k.lstrip("+~"), v) for k, v in params.items()])
         log.info("sweep of %s jobs, MLflow parent run %s", self.total or "?", self.parent_run_id)
 
     # --- each job, in its own process ---------------------------------------------------

@@ -190,3 +190,61 @@ def test_unreachable_tracking_server_refuses_the_sweep(tmp_path):
     assert result.returncode == 1
     assert f"error: tracking server {uri} cannot be reached" in result.stderr
     assert "[1/2]" not in result.stdout
+
+
+# --- refused before TensorFlow is needed: names, finite numbers, the store, npz ---------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.activation=bogus", "model.activation='bogus' is unknown: choose one of Keras' activations (celu, elu"),
+    ("model.initializers=[{name:bogus}]", "model.initializers[0].name='bogus' is unknown: choose one of Keras' "
+                                          "initializers (zeros, ones"),
+    ("model.initializers=[{name:he_normal,args:{stddev:1}}]", "model.initializers[0] (he_normal) takes no argument "
+                                                              "stddev: it takes seed"),
+    ("tracking.experiment=''", "tracking.experiment is empty: name the MLflow experiment, e.g. tracking.experiment=mlp_sweep"),
+    ("optimizer.lr=inf", "optimizer.lr=inf is not a finite number: give a finite value"),
+    ("reg.dropout=nan", "reg.dropout=nan is not a finite number: give a finite value"),
+], ids=["activation", "initializer", "initializer-args", "experiment", "lr=inf", "dropout=nan"])
+def test_bad_name_or_number_is_refused_by_the_schema(override, message, tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        validate(make_cfg(override))
+    assert message in str(caught.value)
+
+
+def test_every_activation_and_initializer_the_schema_allows_is_one_keras_builds():
+    import keras
+
+    from mlp_sweep.schema import ACTIVATIONS, INITIALIZERS, snake_case
+
+    for name in ACTIVATIONS:
+        assert callable(keras.activations.get(name)), name
+    for name, args in INITIALIZERS.items():
+        keras.initializers.get({"class_name": name, "config": {a: 1.0 for a in args if a != "seed"}})
+    assert snake_case("RandomNormal") == "random_normal" and snake_case("HeNormal") == "he_normal"
+
+
+def test_non_finite_learning_rate_stops_the_command_before_training(tmp_path):
+    result = run_cli("optimizer.lr=inf", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "  - optimizer.lr=inf is not a finite number: give a finite value"
+    assert "Traceback" not in result.stderr and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_file_that_is_not_an_mlflow_store_is_refused(tiny_mnist, tmp_path):
+    (tmp_path / "x.db").write_text("hello\n")
+    cfg = smoke_cfg(tiny_mnist, f"sqlite:///{tmp_path / 'x.db'}")
+    from mlp_sweep.train import train
+
+    with pytest.raises(TrackingError) as caught:
+        train(cfg, progress="none")
+    assert str(caught.value) == (f"sqlite:///{tmp_path / 'x.db'} is not an MLflow store (file is not a database): "
+                                 "point tracking.uri at an MLflow store, or at a new file name to create one")
+    assert (tmp_path / "x.db").read_text() == "hello\n"  # left as it was
+
+
+def test_an_npz_that_is_not_an_npz_archive(tmp_path, store):
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "mnist.npz").write_text("not an archive")
+    train_refuses(smoke_cfg(tmp_path / "mnist", store), DataError,
+                  r"mnist.npz: not an npz archive \(.*\); put Keras' mnist.npz or the four MNIST IDX files in the folder",
+                  store)

@@ -186,3 +186,30 @@ def test_a_failed_report_does_not_hide_failed_jobs(store, tmp_path):
     assert "`mlp-sweep report --sweep " in done.stderr
     parent = MlflowClient(store).search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{tracking.TAG_SWEEP}` = 'parent'")[0]
     assert parent.info.status == "FAILED"
+
+
+def frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    """Runs as the report reads them: (group, lr, val accuracy) each; the other metrics fixed."""
+    return pd.DataFrame([{"group": g, "run_name": f"mlp2-none-s{i}", "params.model.name": "mlp2", "params.reg.name": "none",
+                          "params.optimizer.lr": lr, "accuracy": 0.9, "val_accuracy": acc, "test_accuracy": 0.9,
+                          "test_loss": 0.3, "epoch_time_s": 1.0, "val_loss": 0.3}
+                         for i, (g, lr, acc) in enumerate(rows)])
+
+
+def test_seeds_that_agree_exactly_on_both_sides_are_below_when_the_means_differ():
+    runs = frame([("x", "0.01", 0.95), ("x", "0.01", 0.95), ("y", "0.02", 0.93), ("y", "0.02", 0.93),
+                  ("z", "0.03", 0.95), ("z", "0.03", 0.95)])
+    table = compare.formatted(compare.summarize(runs))
+    assert list(table["vs best (Welch)"]) == ["best", "≈ best (p=1.000)", "below (p<0.001)"]
+    assert "seeds of both configs agree exactly" in compare.FOOTNOTE
+
+
+def test_a_finished_run_with_a_non_finite_metric_is_left_out_and_listed(known_sweep, store, tmp_path):
+    client = MlflowClient(store)
+    nan_run = log_run(client, experiment_id(store, "known"), known_sweep, "aaaa", 3, 0.99)
+    client.log_metric(nan_run, "val_accuracy", float("nan"), step=3)  # the latest value is the final one
+
+    report = make_report(tracking_uri=store, experiment="known", out_dir=tmp_path / "out")
+
+    assert list(report.table["n"]) == [3, 3, 1, 3]  # not counted in mlp3-bn's n
+    assert any(note.startswith("Left out mlp3-bn-s3 (FINISHED: non-finite val_accuracy=nan)") for note in report.notes)

@@ -27,7 +27,7 @@ def parents(store: str) -> list:
     return [r for r in all_runs(store) if r.data.tags.get(tracking.TAG_SWEEP) == "parent"]
 
 
-def sweep_args(tmp_path: Path, data_dir: Path, *overrides: str, folder: str = "multirun") -> list[str]:
+def sweep_args(tmp_path: Path, data_dir: Path | str, *overrides: str, folder: str = "multirun") -> list[str]:
     return ["-m", "experiment=smoke", f"dataset.data_dir={data_dir}", "dataset.verify_checksum=false",
             "tracking.log_model=false", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
             f"hydra.sweep.dir={tmp_path / folder}", *overrides]
@@ -100,9 +100,8 @@ def test_a_resumed_sweep_reports_every_config_with_its_seeds(tiny_mnist, tmp_pat
 @pytest.mark.slow
 def test_a_job_failing_before_its_run_opens_is_counted_without_its_job_folder(tiny_mnist, tmp_path):
     """Under joblib, with the job folders deleted as each job ends (no shared disk)."""
-    result = run_cli(*sweep_args(tmp_path, tiny_mnist, "hydra/launcher=parallel", "model=mlp2",
-                                 f"dataset.data_dir={tiny_mnist},{tmp_path / 'missing'}",
-                                 "+hydra.callbacks.wipe._target_=helpers.WipeJobFolder"),
+    result = run_cli(*sweep_args(tmp_path, f"{tiny_mnist},{tmp_path / 'missing'}", "hydra/launcher=parallel",
+                                 "model=mlp2", "+hydra.callbacks.wipe._target_=helpers.WipeJobFolder"),
                      cwd=tmp_path, env={"PYTHONPATH": str(ROOT / "tests")})
 
     assert result.returncode == 1, result.stderr[-3000:]
