@@ -17,14 +17,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from mlp_sweep import identity, schema
+from mlp_sweep import identity, runtime, schema, tracking
 from mlp_sweep.errors import MlpSweepError
 
 log = logging.getLogger("mlp_sweep")
 schema.register()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://" + schema.CONF_MODULE, config_name="config")
 def main(cfg: DictConfig) -> dict | None:
     """One job. In a sweep a failed job is recorded in the store and the sweep goes on."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -32,6 +32,8 @@ def main(cfg: DictConfig) -> dict | None:
     try:
         schema.validate(cfg)
         from mlp_sweep.train import train
+
+        runtime.settle_process()
 
         return train(cfg, progress="line" if multirun else "bar")
     except Exception as e:
@@ -49,6 +51,9 @@ def main(cfg: DictConfig) -> dict | None:
 
 def cli() -> None:
     """The ``mlp-sweep`` command: ``report ...`` compares a sweep, anything else is a Hydra run or sweep."""
+    runtime.quiet_tensorflow()
+    # A password in tracking.uri=... goes to MLflow's variables before Hydra records the command line.
+    sys.argv = tracking.argv_without_userinfo(sys.argv)
     if sys.argv[1:2] == ["report"]:
         from mlp_sweep.report import main as report_main  # no TensorFlow: the report only reads MLflow
 

@@ -314,8 +314,10 @@ def main(argv: list[str] | None = None) -> dict:
             overrides.append("dataset.verify_checksum=false")  # the tests' stand-in data is not MNIST
         help_s = command_seconds(["--help"], 1 if args.quick else 3)  # before this process loads TensorFlow
         cfg_job_s = command_seconds(["--cfg", "job"], 1 if args.quick else 3)
+        from mlp_sweep.runtime import settle_process
         from mlp_sweep.train import use_threads
 
+        settle_process()  # as the command line does for its jobs
         use_threads(args.threads)  # before the matmuls start TensorFlow's runtime
         mm = matmul_gflops(1024 if args.quick else 4096, 2 if args.quick else 5)
         gflops = max(mm.values())

@@ -28,20 +28,38 @@ ALPHA = 0.05
 # Besides params, what tells two configs apart: the data they saw and the code that trained them.
 IDENTITY_COLUMNS = ("data", "code")
 # Params that describe a config in the table; run columns are ``params.<key>``.
-DESCRIBED = ("model.name", "n_hidden_layers", "model.widths", "reg.batch_norm", "reg.dropout",
+DESCRIBED = ("model.name", "reg.name", "n_hidden_layers", "model.widths", "reg.batch_norm", "reg.dropout",
              "optimizer.name", "n_params", "trainer.epochs")
 
-FOOTNOTE = (
-    "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`: same config, data and code), "
-    "at the final epoch; "
-    "s/epoch is the mean wall time of an epoch. Rows are sorted by mean validation accuracy and the best config is "
-    "chosen on it alone: test metrics are reported, never used to choose. 95% CI: Student's t interval of the mean "
-    "validation accuracy (clipped to 0–100; few seeds make it wide). vs best: Welch's t-test (two-sided, unequal variances, `scipy.stats.ttest_ind(equal_var=False)`) "
-    f"of each config's validation accuracies against the best config's; `≈ best`: p ≥ {ALPHA}, the two cannot be told "
-    f"apart at the {ALPHA:.0%} level; `below`: p < {ALPHA}; `untested`: fewer than 2 seeds on one side, so no test is "
-    "possible. Where the seeds of both configs agree exactly there is no noise to weigh: different means are `below` "
-    "(p = 0), equal ones `≈ best` (p = 1). Each config is tested against the best alone, without correction for multiple comparisons."
-)
+def footnote(holm: bool) -> str:
+    """What the table's numbers and marks mean, including which multiple-comparison rule is in force."""
+    correction = ("p-values are Holm-adjusted for the number of configs compared with the best (family-wise 5%; "
+                  "`--no-holm` shows raw p-values)." if holm else
+                  "p-values are raw: each config is tested against the best alone, without correction for multiple "
+                  "comparisons (`--holm` adjusts them).")
+    return (
+        "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`: same config, data and "
+        "code), at the final epoch; s/epoch is the mean wall time of an epoch. Train accuracy is Keras' running mean over "
+        "the last epoch's batches with dropout active, so it is not comparable with validation accuracy (measured in "
+        "inference mode after the epoch). Rows are sorted by mean validation accuracy and the best config is chosen on "
+        "it alone: test metrics are reported, never used to choose. 95% CI: Student's t interval of the mean validation "
+        "accuracy (clipped to 0–100; few seeds make it wide). vs best: Welch's t-test (two-sided, unequal variances, "
+        "`scipy.stats.ttest_ind(equal_var=False)`) of each config's validation accuracies against the best config's; "
+        f"`≈ best`: p ≥ {ALPHA}, not shown to differ from the best (with three seeds only large differences can be "
+        f"shown: this is not evidence that the two are equal); `below`: p < {ALPHA}; `untested`: fewer than 2 seeds on "
+        "one side, so no test is possible. Where the seeds of both configs agree exactly there is no noise to weigh: "
+        f"different means are `below` (p = 0), equal ones `≈ best` (p = 1). {correction}"
+    )
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of the non-NaN p-values (NaN stays NaN)."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted, running = list(p_values), 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 def config_label(params: pd.Series) -> str:
@@ -88,7 +106,7 @@ def distinguishing_params(runs: pd.DataFrame) -> pd.Series:
     return other
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
     """One row per config, best first: descriptions, mean/std/n of each metric, CI, test against the best.
 
     ``runs`` holds one finished run a row: ``group`` (what its seeds share:
@@ -114,8 +132,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     table.insert(0, "rank", range(1, len(table) + 1))
 
     best = runs.loc[runs["group"] == table["group"][0], SELECT_BY].to_numpy()
-    table["p_vs_best"] = [math.nan if i == 0 else welch_p(runs.loc[runs["group"] == h, SELECT_BY].to_numpy(), best)
-                          for i, h in enumerate(table["group"])]
+    table["p_vs_best_raw"] = [math.nan if i == 0 else welch_p(runs.loc[runs["group"] == h, SELECT_BY].to_numpy(), best)
+                              for i, h in enumerate(table["group"])]
+    table["p_vs_best"] = holm(list(table["p_vs_best_raw"])) if holm_adjusted else table["p_vs_best_raw"]
     table["vs_best"] = ["best" if i == 0 else "untested" if math.isnan(p) else "≈ best" if p >= ALPHA else "below"
                         for i, p in enumerate(table["p_vs_best"])]
     return table

@@ -55,25 +55,36 @@ def save_figure(fig: Figure, path) -> None:
     plt.close(fig)
 
 
-def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str) -> Figure:
-    """Per config (label -> metric -> frame of epochs x seeds): the mean over seeds, a band of ± one std."""
+def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: dict[str, tuple[str, str]]) -> Figure:
+    """Per config (label -> metric -> frame of epochs x seeds): the mean over seeds, a band of ± one std.
+
+    ``keys`` gives each label its (colour, line style) keys, e.g. (model, reg):
+    one colour per depth and one dash per regularisation, so both read off the figure.
+    """
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
-    colors = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
-    for i, (label, by_metric) in enumerate(curves.items()):
-        style = {"color": colors(i % colors.N), "linestyle": ("-", "--", ":")[i // colors.N % 3]}
+    colours, dashes = _styles([k[0] for k in keys.values()], plt.get_cmap("tab10").colors), _styles(
+        [k[1] for k in keys.values()], ("-", "--", ":", "-."))
+    for label, by_metric in curves.items():
+        colour_key, dash_key = keys[label]
+        style = {"color": colours[colour_key], "linestyle": dashes[dash_key]}
         for ax, metric in zip(axes[0], metrics):
             seeds = by_metric[metric]
             mean, std = seeds.mean(axis=1), seeds.std(axis=1)  # std: NaN (no band) for one seed
             ax.plot(mean.index, mean, marker="o" if len(mean) < 4 else None, label=label, **style)
-            ax.fill_between(mean.index, mean - std, mean + std, color=style["color"], alpha=0.15, linewidth=0)
+            ax.fill_between(mean.index, mean - std, mean + std, color=style["color"], alpha=0.12, linewidth=0)
     for ax, metric in zip(axes[0], metrics):
         ax.set(xlabel="epoch", ylabel=metric, title=metric)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
-    fig.suptitle(f"{title}: mean over seeds, band ± 1 std")
+    fig.suptitle(f"{title}: mean over seeds, band ± 1 std; colour = model, line style = regularisation")
     fig.tight_layout()
     return fig
+
+
+def _styles(keys: list[str], choices) -> dict:
+    """One style per distinct key, in order of first appearance (cycling when there are more keys than styles)."""
+    return {k: choices[i % len(choices)] for i, k in enumerate(dict.fromkeys(keys))}
 
 
 def errorbars(labels: list[str], means, errors, xlabel: str, title: str) -> Figure:

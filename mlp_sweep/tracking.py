@@ -15,10 +15,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import mlflow
-from mlflow.tracking import MlflowClient
-from mlflow.utils.credentials import read_mlflow_creds  # env first, then ~/.mlflow/credentials, as MLflow reads them
-from omegaconf import DictConfig, OmegaConf
+# MLflow takes a second to import: it is imported where it is used, so that the
+# command line's --help and config errors (which read the names below) answer at once.
 
 from mlp_sweep.errors import TrackingError
 
@@ -64,6 +62,8 @@ def resolve_uri(uri: str | None) -> str:
     A bare relative path or ``sqlite:///relative.db`` is made absolute against
     the launch directory, so that every job (in any process) writes one store.
     """
+    import mlflow
+
     uri = without_userinfo(uri or os.environ.get(ENV_TRACKING_URI) or mlflow.get_tracking_uri())
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
@@ -113,12 +113,14 @@ def use_experiment(uri: str | None, experiment: str) -> str:
     Safe when several commands start at once on a fresh store: the loser of
     MLflow's schema-migration race, or of creating the experiment, tries again.
     """
+    import mlflow
+
     resolved = resolve_uri(uri)
     check_reachable(resolved)
     mlflow.set_tracking_uri(resolved)
     for attempt in range(STORE_ATTEMPTS):
         try:
-            client = MlflowClient()
+            client = mlflow.MlflowClient()
             found = client.get_experiment_by_name(experiment)
             experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
             break
@@ -134,17 +136,19 @@ def use_experiment(uri: str | None, experiment: str) -> str:
     return experiment_id
 
 
-def check_writable(client: MlflowClient, uri: str, experiment: str, experiment_id: str) -> None:
+def check_writable(client: "mlflow.MlflowClient", uri: str, experiment: str, experiment_id: str) -> None:
     """Raise TrackingError before any training when this login may not write to the experiment.
 
     A server's permissions are checked only on a write, so this writes a tag
     (the permission it takes, EDIT, is the one creating runs takes).
     """
+    from mlflow.exceptions import MlflowException
+
     if not uri.startswith(("http://", "https://")):
         return
     try:
         client.set_experiment_tag(experiment_id, TAG_WRITABLE, "true")
-    except mlflow.exceptions.MlflowException as e:
+    except MlflowException as e:
         if e.error_code != "PERMISSION_DENIED":
             raise
         raise TrackingError(
@@ -215,11 +219,15 @@ def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
 
 def login_name() -> str:
     """Who this process logs in as, for messages: the username, or "(token)"."""
+    from mlflow.utils.credentials import read_mlflow_creds  # env first, then ~/.mlflow/credentials, as MLflow reads them
+
     return read_mlflow_creds().username or "(token)"
 
 
 def auth_headers() -> dict[str, str]:
     """The Authorization header MLflow's client sends: basic from username and password, else the bearer token."""
+    from mlflow.utils.credentials import read_mlflow_creds
+
     creds = read_mlflow_creds()
     if creds.username and creds.password:
         return {"Authorization": "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()}

@@ -2,6 +2,7 @@
 store per test, and Hydra configs composed the way the command line does."""
 
 import gzip
+from importlib.resources import files
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from mlp_sweep import schema, tracking
 from mlp_sweep.data import ENV_DATA_DIR, to_idx
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = schema.CONF_DIR
+CONF_DIR = files(schema.CONF_MODULE)  # the configs as the app finds them, installed or not
 REAL_MNIST = Path(os.environ.get(ENV_DATA_DIR, ROOT.parent / "shared" / "data" / "mnist"))
 
 ARTIFACTS = set(tracking.RUN_ARTIFACTS)

@@ -15,7 +15,7 @@ GROUPS = ["dataset", "model", "reg", "optimizer", "trainer", "tracking", "experi
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    return sorted(p.name.removesuffix(".yaml") for p in (CONF_DIR / group).iterdir() if p.name.endswith(".yaml"))
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
