@@ -22,9 +22,10 @@ from mlp_sweep import tracking
 
 # Keys that do not change what a run computes: left out of the config hash.
 # The data is covered by its checksum, so where it lies (data_dir) and whether it
-# was compared with MNIST's published sums (verify_checksum) do not count.
+# was compared with MNIST's published sums (verify_checksum) do not count, nor how a
+# search proposed the config (search: its trial, study, replicates).
 HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "trainer.steps_per_execution", "tracking",
-                 "dataset.data_dir", "dataset.verify_checksum")
+                 "dataset.data_dir", "dataset.verify_checksum", "search")
 
 # The package modules that decide what a run computes: reading and splitting the
 # data, building the model, training and evaluating it. Not the git commit, which

@@ -23,8 +23,9 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import compare, identity, plots, resume, tracking
+from mlp_sweep import compare, identity, plots, resume, search_report, tracking
 from mlp_sweep.errors import MlpSweepError, TrackingError
+from mlp_sweep.search import TAG_PRUNED
 
 ARTIFACT_DIR = "report"  # on the parent run
 FILES = ("comparison.md", "comparison.csv", "val_curves.png", "test_accuracy.png")
@@ -120,7 +121,7 @@ def runs_frame(client: MlflowClient, runs: list[Run]) -> tuple[pd.DataFrame, dic
         missing = [m for m in needed if m not in metrics]
         infinite = [f"{m}={metrics[m]}" for m in needed if m in metrics and not math.isfinite(metrics[m])]
         if run.info.status != "FINISHED" or tracking.TAG_FAILURE in tags:
-            why = tags.get(tracking.TAG_FAILURE, "")
+            why = tags.get(tracking.TAG_FAILURE) or (f"pruned after epoch {tags[TAG_PRUNED]}" if TAG_PRUNED in tags else "")
         elif missing or tracking.TAG_CONFIG_HASH not in tags:
             why = f"no {', '.join(missing)}" if missing else "no config hash tag"
         elif infinite:
@@ -196,7 +197,7 @@ def make_report(sweep: str | None = None, experiment: str | None = None, trackin
         summary.to_csv(out / "comparison.csv", index=False)
         (out / "comparison.md").write_text(markdown(report))
         write_figures(report, curves, runs)
-        for name in FILES:
+        for name in [*FILES, *search_report.write_figures(parent, out)]:
             client.log_artifact(parent.info.run_id, str(out / name), ARTIFACT_DIR)
     return report
 

@@ -94,6 +94,25 @@ class TrackingConf:
 
 
 @dataclass
+class SearchConf:
+    """How a search (``hparams_search=...``, mlp_sweep/search.py) runs; none of it enters the config hash."""
+
+    # Seeds per proposed config: each trial is trained with trainer.seed=0..replicates-1.
+    replicates: int = 1
+    # The sampler's seed: the same command proposes the same trials.
+    sampler_seed: int = 0
+    # The Optuna study; running the same command again continues it toward hydra.sweeper.n_trials.
+    study_name: str = "mlp_search"
+    # Optuna's RDB storage URL. null: optuna.db beside a sqlite tracking store, else ./optuna.db.
+    storage: Optional[str] = None
+    # Median stopping rule: after grace_epochs, stop a seed run below the completed trials' median.
+    pruning: bool = False
+    grace_epochs: int = 3
+    # Set by the sweeper for each job: the trial it belongs to (null outside a search).
+    trial: Optional[int] = None
+
+
+@dataclass
 class Config:
     dataset: DatasetConf = MISSING
     model: ModelConf = MISSING
@@ -101,6 +120,7 @@ class Config:
     optimizer: OptimizerConf = MISSING
     trainer: TrainerConf = MISSING
     tracking: TrackingConf = MISSING
+    search: SearchConf = field(default_factory=SearchConf)
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
@@ -185,6 +205,8 @@ def validate(cfg: DictConfig) -> None:
     need(t.batch_size > 0, f"trainer.batch_size={t.batch_size} must be > 0, e.g. trainer.batch_size=128")
     need(t.steps_per_execution > 0, f"trainer.steps_per_execution={t.steps_per_execution} must be > 0")
     need(t.threads is None or t.threads > 0, f"trainer.threads={t.threads} must be > 0, or null for the default")
+    need(cfg.search.replicates > 0, f"search.replicates={cfg.search.replicates} must be > 0, e.g. search.replicates=3")
+    need(cfg.search.grace_epochs > 0, f"search.grace_epochs={cfg.search.grace_epochs} must be > 0, e.g. search.grace_epochs=3")
     need(d.val_size > 0, f"dataset.val_size={d.val_size} must be > 0")
     for key in ("train_size", "test_size"):
         size = d[key]

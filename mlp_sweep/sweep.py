@@ -94,7 +94,7 @@ class SweepCallback(Callback):
         overrides = sweep_overrides(config)
         try:
             self.total, self.varying = count_jobs(overrides), identity.varying_keys(overrides)
-        except Exception:  # a sweeper other than the basic one: its own syntax
+        except Exception:  # a sweeper other than the basic one: its own syntax (the search sets both itself)
             self.total, self.varying = None, []
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
         experiment_id = tracking.use_experiment(config.tracking.uri, config.tracking.experiment)
@@ -166,14 +166,19 @@ class SweepCallback(Callback):
                      + "\n".join(f"  {p}" for p in problems))
 
     def count_failures(self) -> list[str]:
-        """What went wrong in the jobs, read from the store: failed runs, and jobs that left no run."""
+        """What went wrong in the jobs, read from the store: failed runs, and jobs that left no run.
+
+        A run a search pruned (KILLED, tagged with its epoch) stopped by design: not a failure.
+        """
+        from mlp_sweep.search import TAG_PRUNED  # Optuna: only once a sweep ends
+
         client = MlflowClient(self.tracking_uri)
         parent = client.get_run(self.parent_run_id)
         resume.close_stale_runs(parent.info.experiment_id, f"tags.`{tracking.TAG_PARENT}` = '{self.parent_run_id}'")
         children = resume.child_runs(client, parent)
         problems = [f"{r.info.run_name} ({r.info.run_id}) {r.info.status}: "
                     + " ".join(r.data.tags.get(tracking.TAG_FAILURE, "").split())  # one line, however long the reason
-                    for r in children if r.info.status != "FINISHED"]
+                    for r in children if r.info.status != "FINISHED" and TAG_PRUNED not in r.data.tags]
         accounted = len(children) + len(resume.reused_run_ids(parent))
         if self.total is not None and accounted < self.total:
             problems.append(f"{self.total - accounted} of {self.total} job(s) left no run in the store "

@@ -20,7 +20,7 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.models import infer_signature
 from omegaconf import DictConfig, OmegaConf
 
-from mlp_sweep import data, identity, plots, resume, tracking
+from mlp_sweep import data, identity, plots, resume, search, tracking
 from mlp_sweep.errors import DivergedError
 from mlp_sweep.model import build_mlp, build_optimizer
 from mlp_sweep.schema import validate
@@ -32,17 +32,18 @@ gc.freeze()
 
 
 class EpochTracker(keras.callbacks.Callback):
-    """Times each epoch, logs it to MLflow at step = epoch, stops on a diverged loss.
+    """Times each epoch, logs it to MLflow at step = epoch, stops on a diverged loss
+    or where ``stop_rule(epoch, val_accuracy)`` says (a search's pruning).
 
     Our own callback rather than ``mlflow.tensorflow.autolog``: autolog needs
     tensorboard and logs validation metrics at step 0 (mlflow#14293).
     """
 
-    def __init__(self, run_id: str, label: str, epochs: int, print_lines: bool):
+    def __init__(self, run_id: str, label: str, epochs: int, print_lines: bool, stop_rule=None):
         super().__init__()
         self.client = mlflow.MlflowClient()
         self.run_id, self.label, self.epochs, self.print_lines = run_id, label, epochs, print_lines
-        self.epoch = 0
+        self.epoch, self.stop_rule, self.stopped_at = 0, stop_rule, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.started = epoch + 1, time.perf_counter()
@@ -63,6 +64,8 @@ class EpochTracker(keras.callbacks.Callback):
                 f"  val_loss {values['val_loss']:.4f}  val_acc {values['val_accuracy']:.4f}  {values['epoch_time_s']:.1f}s",
                 flush=True,
             )
+        if self.stop_rule is not None and self.stop_rule(self.epoch, values["val_accuracy"]):
+            self.model.stop_training, self.stopped_at = True, self.epoch
 
 
 def load_data(cfg: DictConfig) -> data.Splits:
@@ -124,6 +127,7 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
         "keras_version": keras.__version__,
         "mlflow_version": mlflow.__version__,
         **({tracking.TAG_PARENT: parent} if parent else {}),
+        **search.run_tags(cfg),
     }
     claim = resume.claim(experiment_id, point, name, tags, rerun=cfg.tracking.rerun)
     if claim.holder is not None:
@@ -136,6 +140,8 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
             log_dataset(splits, cfg)
             metrics = fit_and_evaluate(cfg, model, splits, run.info.run_id, name, progress)
             log_model(model, splits.x_test[:8], cfg)
+            if search.PRUNED_AT in metrics:
+                search.end_pruned(name, metrics[search.PRUNED_AT])
         except BaseException as e:
             mlflow.set_tag(tracking.TAG_FAILURE, f"{type(e).__name__}: {e}"[:5000])
             if isinstance(e, KeyboardInterrupt):  # stopped by the user, not failed (start_run would say FAILED)
@@ -172,7 +178,7 @@ def log_dataset(s: data.Splits, cfg: DictConfig) -> None:
 
 def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id: str, name: str, progress: str) -> dict[str, float]:
     """Fit on train (validating on val), then touch the test set once."""
-    tracker = EpochTracker(run_id, name, cfg.trainer.epochs, print_lines=progress == "line")
+    tracker = EpochTracker(run_id, name, cfg.trainer.epochs, print_lines=progress == "line", stop_rule=search.stop_rule(cfg))
     started = time.perf_counter()
     history = model.fit(
         s.x_train, s.y_train,
@@ -192,6 +198,8 @@ def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id
         "test_accuracy": float(np.mean(predicted == s.y_test)),
         "train_time_s": train_time,
     }
+    if tracker.stopped_at is not None:
+        final[search.PRUNED_AT] = tracker.stopped_at
     mlflow.log_metrics({k: final[k] for k in tracking.FINAL_METRICS})
     plots.log_figure(run_id, plots.curves(history, name), tracking.CURVES_PNG)
     plots.log_figure(run_id, plots.confusion_matrix(s.y_test, predicted, name), tracking.CONFUSION_PNG)
