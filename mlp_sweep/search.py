@@ -104,9 +104,13 @@ def storage_url(cfg: DictConfig) -> str:
 
 
 def open_study(name: str, storage: str, seed: int, space: Mapping[str, BaseDistribution]) -> optuna.Study:
-    """Create or continue the study; refuse one that was searched over another space."""
-    study = optuna.create_study(study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=seed),
-                                direction="maximize", load_if_exists=True)
+    """Create or continue the study; refuse one that was searched over another space.
+
+    The sampler's seed is offset by the trials the study holds: a continued study
+    restarted at the bare seed would propose its first trials' configs again.
+    """
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     wanted = {k: distribution_to_json(d) for k, d in space.items()}
     held = study.user_attrs.get(SPACE_ATTR)
     if held is None:
