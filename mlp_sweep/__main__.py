@@ -31,6 +31,8 @@ def main(cfg: DictConfig) -> dict | None:
     started_ms = int(time.time() * 1000)
     try:
         schema.validate(cfg)
+        runtime.use_backend(cfg.trainer.backend)  # before Keras loads
+        runtime.import_tensorflow_quietly()
         from mlp_sweep.train import train
 
         runtime.settle_process()

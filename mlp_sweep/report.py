@@ -40,11 +40,12 @@ class Report:
     table: pd.DataFrame  # the strings shown
     notes: list[str]
     out_dir: Path
+    holm: bool = True
 
     def text(self) -> str:
         """The console version: header, table, notes, footnote, where the files went."""
         lines = [header(self.parent, self.summary), "", self.table.to_string(index=False), "",
-                 *self.notes, textwrap.fill(compare.FOOTNOTE.replace("`", ""), width=110),
+                 *self.notes, textwrap.fill(compare.footnote(self.holm).replace("`", ""), width=110),
                  f"Written to {self.out_dir}/ and logged to run {self.parent.info.run_id} under {ARTIFACT_DIR}/."]
         return "\n".join(lines)
 
@@ -162,7 +163,7 @@ def markdown(report: Report) -> str:
     return "\n".join([f"# Comparison of sweep {report.parent.info.run_name}", "", header(report.parent, report.summary) + ".",
                       "", report.table.to_markdown(index=False, disable_numparse=True, colalign=[
                           "left" if c in TEXT_COLUMNS else "right" for c in report.table.columns]), "", *(f"{n}  " for n in report.notes), "",
-                      compare.FOOTNOTE, "", "![validation curves](val_curves.png)", "",
+                      compare.footnote(report.holm), "", "![validation curves](val_curves.png)", "",
                       "![test accuracy](test_accuracy.png)", ""])
 
 
@@ -171,9 +172,12 @@ def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs:
     for label, h in zip(report.summary["config"], report.summary["group"]):
         ids = runs.loc[runs["group"] == h, "run_id"]
         by_config[label] = {m: pd.concat({i: curves[i][m] for i in ids}, axis=1).sort_index() for m in CURVES}
-    plots.save_figure(plots.overlaid_curves(by_config, CURVES, f"sweep {report.parent.info.run_name}"),
-                      report.out_dir / "val_curves.png")
     s = report.summary
+    unknown = pd.Series("?", index=s.index)
+    keys = {label: (str(model), str(reg))
+            for label, model, reg in zip(s["config"], s.get("model.name", unknown), s.get("reg.name", unknown))}
+    plots.save_figure(plots.overlaid_curves(by_config, CURVES, f"sweep {report.parent.info.run_name}", keys),
+                      report.out_dir / "val_curves.png")
     plots.save_figure(plots.errorbars(
         [f"{c} (n={n})" for c, n in zip(s["config"], s["n"])], 100 * s["test_accuracy_mean"], 100 * s["test_accuracy_std"],
         "test accuracy % (mean over seeds, bars ± 1 std; rows in validation order)",
@@ -181,7 +185,7 @@ def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs:
 
 
 def make_report(sweep: str | None = None, experiment: str | None = None, tracking_uri: str | None = None,
-                out_dir: str | Path | None = None) -> Report:
+                out_dir: str | Path | None = None, holm: bool = True) -> Report:
     """Build the comparison of one sweep, write its files and log them on the parent run."""
     client, uri = open_store(tracking_uri)
     with store_errors(uri):
@@ -190,10 +194,10 @@ def make_report(sweep: str | None = None, experiment: str | None = None, trackin
         if runs.empty:
             raise TrackingError(f"sweep {parent.info.run_name} ({parent.info.run_id}) has no finished runs to compare"
                                 + (f": {' '.join(notes)}" if notes else " yet"))
-        summary = compare.summarize(runs)
+        summary = compare.summarize(runs, holm)
         out = Path(out_dir) if out_dir is not None else Path("reports") / parent.info.run_name
         out.mkdir(parents=True, exist_ok=True)
-        report = Report(parent, summary, compare.formatted(summary), notes + identity_notes(runs) + seed_notes(runs), out)
+        report = Report(parent, summary, compare.formatted(summary), notes + identity_notes(runs) + seed_notes(runs), out, holm)
         summary.to_csv(out / "comparison.csv", index=False)
         (out / "comparison.md").write_text(markdown(report))
         write_figures(report, curves, runs)
@@ -209,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", help="MLflow experiment to look in (default: all)")
     parser.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
     parser.add_argument("--out", help="folder for the files (default: reports/<sweep run name>)")
+    parser.add_argument("--holm", action=argparse.BooleanOptionalAction, default=True,
+                        help="Holm-adjust the p-values of the comparisons with the best (default: on)")
     args = parser.parse_args(argv)
     try:
-        report = make_report(args.sweep, args.experiment, args.tracking_uri, args.out)
+        report = make_report(args.sweep, args.experiment, args.tracking_uri, args.out, args.holm)
     except MlpSweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

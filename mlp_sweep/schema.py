@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hydra import compose as hydra_compose
-from hydra import initialize_config_dir
+from hydra import initialize_config_module
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -76,9 +76,11 @@ class TrainerConf:
     # Batches run per call into TensorFlow: same numbers, less Python overhead
     # (docs/performance_section.md; 1 is Keras' default).
     steps_per_execution: int = 32
-    # TensorFlow's threads per job. null: $OMP_NUM_THREADS where set (the joblib
-    # launcher sets it to cores // n_jobs in each worker), else every core.
+    # Threads per job (TensorFlow's thread pools, or XLA's on JAX). null: $OMP_NUM_THREADS
+    # where set (the joblib launcher sets it to cores // n_jobs in each worker), else every core.
     threads: Optional[int] = None
+    # Keras' backend: tensorflow, or jax (pip install -e ".[jax]"). One per process, so one per sweep.
+    backend: str = "tensorflow"
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+BACKENDS = ("tensorflow", "jax")
 # Keras' element-wise activations (keras.activations), checked here so that a typo is
 # refused before TensorFlow loads. Not glu (it halves a layer) nor threshold (it needs arguments).
 ACTIVATIONS = ("celu", "elu", "exponential", "gelu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
@@ -139,7 +142,7 @@ INITIALIZERS = {
                                      "lecun_normal", "lecun_uniform")},
     "orthogonal": ("gain", "seed"), "identity": ("gain",), "variance_scaling": ("scale", "seed"),
 }
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # a source checkout's (editable install)
+CONF_MODULE = "mlp_sweep.conf"  # conf/ of the repo, installed as a package (pyproject.toml)
 MNIST_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds
 
 
@@ -164,7 +167,7 @@ def register() -> None:
 def compose(*overrides: str, return_hydra_config: bool = False) -> DictConfig:
     """The config ``python -m mlp_sweep <overrides>`` runs, for code that calls ``train`` itself."""
     register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
@@ -205,6 +208,7 @@ def validate(cfg: DictConfig) -> None:
     need(t.batch_size > 0, f"trainer.batch_size={t.batch_size} must be > 0, e.g. trainer.batch_size=128")
     need(t.steps_per_execution > 0, f"trainer.steps_per_execution={t.steps_per_execution} must be > 0")
     need(t.threads is None or t.threads > 0, f"trainer.threads={t.threads} must be > 0, or null for the default")
+    need(t.backend in BACKENDS, f"trainer.backend={t.backend!r} is unknown: choose one of {', '.join(BACKENDS)}")
     need(cfg.search.replicates > 0, f"search.replicates={cfg.search.replicates} must be > 0, e.g. search.replicates=3")
     need(cfg.search.grace_epochs > 0, f"search.grace_epochs={cfg.search.grace_epochs} must be > 0, e.g. search.grace_epochs=3")
     need(d.val_size > 0, f"dataset.val_size={d.val_size} must be > 0")

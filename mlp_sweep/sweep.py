@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from mlp_sweep import identity, resume, schema, tracking
-from mlp_sweep.errors import MlpSweepError
+from mlp_sweep.errors import ConfigError, MlpSweepError
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ class SweepCallback(Callback):
             self.total, self.varying = count_jobs(overrides), identity.varying_keys(overrides)
         except Exception:  # a sweeper other than the basic one: its own syntax (the search sets both itself)
             self.total, self.varying = None, []
+        if "trainer.backend" in self.varying:
+            raise ConfigError("a sweep runs one Keras backend (it is chosen once per process): "
+                              "run one sweep per trainer.backend")
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
         experiment_id = tracking.use_experiment(config.tracking.uri, config.tracking.experiment)
         resume.close_stale_runs(experiment_id)  # a killed earlier sweep left its runs RUNNING

@@ -4,32 +4,24 @@
 the only module (with ``model``) that imports TensorFlow.
 """
 
-import gc
 import math
 import os
+import re
 import time
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep its start-up chatter out
 import keras
 import mlflow
 import mlflow.data
 import numpy as np
-import tensorflow as tf
 from mlflow.entities import Metric, RunStatus
 from mlflow.models import infer_signature
 from omegaconf import DictConfig, OmegaConf
 
-from mlp_sweep import data, identity, plots, resume, search, tracking
+from mlp_sweep import data, identity, plots, resume, runtime, search, tracking
 from mlp_sweep.errors import DivergedError
 from mlp_sweep.model import build_mlp, build_optimizer
 from mlp_sweep.schema import validate
-
-# Importing TensorFlow, Keras and MLflow leaves ~500,000 objects that live as long as
-# the process. Frozen, they are left out of every garbage collection: each job's
-# clear_session ran one that walked them all (0.5 s), and tracing triggers more.
-gc.freeze()
-
 
 class EpochTracker(keras.callbacks.Callback):
     """Times each epoch, logs it to MLflow at step = epoch, stops on a diverged loss
@@ -74,19 +66,33 @@ def load_data(cfg: DictConfig) -> data.Splits:
 
 
 def use_threads(threads: int | None) -> None:
-    """Cap TensorFlow's threads, so that parallel jobs do not fight over the cores.
+    """Cap the backend's threads, so that parallel jobs do not fight over the cores.
 
-    Only possible before TensorFlow's runtime starts: a process that runs
-    several jobs (a reused joblib worker) keeps its first job's setting.
+    Only possible before the backend's runtime starts (TensorFlow's thread pools,
+    XLA's CPU client on JAX): a process that runs several jobs (a reused joblib
+    worker) keeps its first job's setting.
     """
     threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0)
     if not threads:
         return
+    if keras.backend.backend() == "jax":  # read when JAX starts its CPU client, at the first computation
+        flags = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()} intra_op_parallelism_threads={threads}"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+        return
+    
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # runtime already started: this process keeps its threads
         pass
+
+
+def backend_versions() -> dict[str, str]:
+    """Keras, its backend and MLflow, as tags and as the logged model's requirements."""
+    backend = keras.backend.backend()
+    module = __import__(backend)
+    return {"keras_backend": backend, f"{backend}_version": module.__version__, "keras_version": keras.__version__,
+            "mlflow_version": mlflow.__version__}
 
 
 def compiled_model(cfg: DictConfig) -> keras.Model:
@@ -116,6 +122,7 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
     come back instead (those it has so far, for a run still training).
     """
     validate(cfg)
+    runtime.use_backend(cfg.trainer.backend)  # refuses a process whose Keras runs another backend
     experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
     splits = load_data(cfg)  # its checksum is part of the run's identity
     point = identity.grid_point(cfg, splits.sha256)
@@ -123,9 +130,7 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
     parent = os.environ.get(tracking.ENV_PARENT_RUN)
     tags = {
         tracking.TAG_GIT_COMMIT: tracking.git_commit(),
-        "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
-        "mlflow_version": mlflow.__version__,
+        **backend_versions(),
         **({tracking.TAG_PARENT: parent} if parent else {}),
         **search.run_tags(cfg),
     }
@@ -139,7 +144,7 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
                                "n_hidden_layers": len(cfg.model.widths)})
             log_dataset(splits, cfg)
             metrics = fit_and_evaluate(cfg, model, splits, run.info.run_id, name, progress)
-            log_model(model, splits.x_test[:8], cfg)
+            log_model(model, splits.x_test[:8], cfg, name)
             if search.PRUNED_AT in metrics:
                 search.end_pruned(name, metrics[search.PRUNED_AT])
         except BaseException as e:
@@ -190,7 +195,7 @@ def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id
     ).history
     train_time = time.perf_counter() - started
 
-    probs = model(s.x_test, training=False).numpy()  # one eager pass: no per-model tf.function to trace
+    probs = keras.ops.convert_to_numpy(model(s.x_test, training=False))  # one eager pass: nothing to trace
     predicted = probs.argmax(axis=1)
     final = {k: float(v[-1]) for k, v in history.items() if k in tracking.EPOCH_METRICS}
     final |= {
@@ -210,19 +215,22 @@ def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id
     return final
 
 
-def log_model(model: keras.Model, x_example: np.ndarray, cfg: DictConfig) -> None:
-    """The model in MLflow's Keras flavor, with a signature, linked to the run.
+def log_model(model: keras.Model, x_example: np.ndarray, cfg: DictConfig, run_name: str) -> None:
+    """The model in MLflow's Keras flavor, with a signature, linked to the run and named for it,
+    so that the UI's Models tab tells a sweep's models apart.
 
     The requirements are given, not inferred: inference loads the model in a
     subprocess and costs seconds per run.
     """
     if not cfg.tracking.log_model:
         return
-    signature = infer_signature(x_example, model(x_example, training=False).numpy())
+    versions = backend_versions()
+    backend = versions["keras_backend"]
+    signature = infer_signature(x_example, keras.ops.convert_to_numpy(model(x_example, training=False)))
     info = mlflow.keras.log_model(
         model,
-        name="model",
+        name=re.sub(r"[/:.%\"']", "_", run_name),  # characters MLflow refuses in a model name
         signature=signature,
-        pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"],
+        pip_requirements=[f"{package}=={versions[f'{package}_version']}" for package in (backend, "keras", "mlflow")],
     )
     mlflow.set_tag(tracking.TAG_MODEL_URI, info.model_uri)
