@@ -92,18 +92,28 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def distinguishing_params(runs: pd.DataFrame) -> pd.Series:
-    """Per config, the params (or data, or code) that tell it apart from configs the described columns do not."""
+    """Per config, what tells it apart from the other configs of its label (``mlp3-bn``) that the
+    table's columns do not show: params such as the learning rate, or the data or code it ran on."""
     params = [c for c in runs.columns if c.startswith("params.") and is_hashed(c.removeprefix("params."))]
     params += [c for c in IDENTITY_COLUMNS if c in runs]
-    first = runs.groupby("group")[params].first()
-    described = [f"params.{k}" for k in DESCRIBED if f"params.{k}" in first]
+    first = runs.groupby("group").first()
+    shown = [f"params.{k}" for k in DESCRIBED]
     other = pd.Series("", index=first.index)
-    for _, twins in first.groupby(described, dropna=False) if described else [(None, first)]:
+    for _, twins in first.groupby(first.apply(config_label, axis=1)):
         if len(twins) > 1:
-            varying = [c for c in params if c not in described and twins[c].nunique(dropna=False) > 1]
+            varying = [c for c in params if c not in shown and twins[c].nunique(dropna=False) > 1]
             for h, row in twins[varying].iterrows():
-                other[h] = ", ".join(f"{c.removeprefix('params.')}={row[c]}" for c in varying)
+                other[h] = ", ".join(f"{c.removeprefix('params.')}={short(row[c])}" for c in varying)
     return other
+
+
+def short(value) -> str:
+    """A param as the table shows it: numbers to four significant digits (a search draws 0.0023358825194833557)."""
+    text = str(value)
+    try:
+        return text if len(text) <= 8 else f"{float(text):.4g}"
+    except ValueError:
+        return text
 
 
 def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
@@ -158,7 +168,7 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
         "model": col("model.name"),
         "hidden layers": col("n_hidden_layers").astype(str) + ": " + widths,
         "BN": col("reg.batch_norm").map(lambda b: "yes" if str(b).lower() == "true" else "no"),
-        "dropout": col("reg.dropout"),
+        "dropout": col("reg.dropout").map(short),
         "optimizer": col("optimizer.name"),
         "params": col("n_params").map(lambda n: f"{int(n):,}" if str(n).isdigit() else n),
         "epochs": col("trainer.epochs"),

@@ -198,9 +198,12 @@ def _flat(images: np.ndarray) -> np.ndarray:
     return (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)
 
 
-def load(data_dir: str | None = None, val_size: int = 10_000, split_seed: int = 0,
+def load(data_dir: str | None = None, *, val_size: int = 10_000, split_seed: int = 0,
          train_size: int | None = None, test_size: int | None = None, verify_checksum: bool = True) -> Splits:
-    """Load, verify and split MNIST; every error comes before any training."""
+    """Load, verify and split MNIST; every error comes before any training.
+
+    All but the folder by keyword: two sizes swapped by position would pass unnoticed.
+    """
     folder = resolve_data_dir(data_dir)
     arrays = read_folder(folder) if folder else download_with_keras()
     check_shapes(arrays)

@@ -10,6 +10,7 @@ N_CLASSES = 10
 
 def build_mlp(
     widths: Sequence[int],
+    *,
     initializers: Sequence[str | Mapping] = ("glorot_uniform",),
     activation: str = "relu",
     batch_norm: bool = False,

@@ -1,25 +1,26 @@
 """The figures a run logs (the notebook's train-vs-val curves, a confusion matrix)
-and those a sweep's report shows (validation curves overlaid, test accuracy per config)."""
+and those a sweep's report shows (validation curves overlaid, test accuracy per config).
+
+Matplotlib's object API (``Figure``), not pyplot: no global backend to choose and
+no registry of open figures to close, so importing this module changes nothing.
+"""
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import mlflow
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def log_figure(run_id: str, fig: Figure, artifact_file: str) -> None:
-    """Log a figure as a PNG artifact of the run, then free it."""
+    """Log a figure as a PNG artifact of the run."""
     mlflow.MlflowClient().log_figure(run_id, fig, artifact_file)
-    plt.close(fig)
 
 
 def curves(history: dict[str, list[float]], title: str) -> Figure:
     """Loss and accuracy per epoch, train against validation, side by side."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     epochs = np.arange(1, len(history["loss"]) + 1)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, history[metric], "b-", label=f"train {metric}")
@@ -35,7 +36,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, title: str, n_class
     """Counts of true class (rows) against predicted class (columns) on the test set."""
     counts = np.zeros((n_classes, n_classes), dtype=int)
     np.add.at(counts, (y_true, y_pred), 1)
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig = Figure(figsize=(6, 5.5))
+    ax = fig.subplots()
     image = ax.imshow(counts, cmap="Blues")
     for (i, j), n in np.ndenumerate(counts):
         ax.text(j, i, n, ha="center", va="center", fontsize=7, color="white" if n > counts.max() / 2 else "black")
@@ -50,9 +52,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, title: str, n_class
 
 
 def save_figure(fig: Figure, path) -> None:
-    """Write a figure as a PNG file, then free it."""
+    """Write a figure as a PNG file."""
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: dict[str, tuple[str, str]]) -> Figure:
@@ -61,8 +62,9 @@ def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: di
     ``keys`` gives each label its (colour, line style) keys, e.g. (model, reg):
     one colour per depth and one dash per regularisation, so both read off the figure.
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
-    colours, dashes = _styles([k[0] for k in keys.values()], plt.get_cmap("tab10").colors), _styles(
+    fig = Figure(figsize=(6 * len(metrics), 4.5))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
+    colours, dashes = _styles([k[0] for k in keys.values()], matplotlib.colormaps["tab10"].colors), _styles(
         [k[1] for k in keys.values()], ("-", "--", ":", "-."))
     for label, by_metric in curves.items():
         colour_key, dash_key = keys[label]
@@ -89,7 +91,8 @@ def _styles(keys: list[str], choices) -> dict:
 
 def errorbars(labels: list[str], means, errors, xlabel: str, title: str) -> Figure:
     """One point per label with its error bar, the first label on top."""
-    fig, ax = plt.subplots(figsize=(8, 1.5 + 0.35 * len(labels)))
+    fig = Figure(figsize=(8, 1.5 + 0.35 * len(labels)))
+    ax = fig.subplots()
     y = np.arange(len(labels))
     ax.errorbar(np.asarray(means), y, xerr=np.nan_to_num(np.asarray(errors, dtype=float)), fmt="o", capsize=4)
     ax.set(yticks=y, yticklabels=labels, xlabel=xlabel, title=title)

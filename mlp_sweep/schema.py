@@ -9,7 +9,6 @@ cannot express are checked by :func:`validate`.
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 from hydra import compose as hydra_compose
@@ -70,11 +69,12 @@ class OptimizerConf:
 
 @dataclass
 class TrainerConf:
+    # The notebook's schedule.
     epochs: int = 20
     batch_size: int = 128
     seed: int = 0
-    # Batches run per call into TensorFlow: same numbers, less Python overhead
-    # (docs/performance_section.md; 1 is Keras' default).
+    # Batches run per call into the backend: same numbers, less Python overhead; the NaN
+    # check on the loss then runs once per 32 batches (docs/performance.md; 1 is Keras' default).
     steps_per_execution: int = 32
     # Threads per job (TensorFlow's thread pools, or XLA's on JAX). null: $OMP_NUM_THREADS
     # where set (the joblib launcher sets it to cores // n_jobs in each worker), else every core.

@@ -14,11 +14,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # MLflow takes a second to import: it is imported where it is used, so that the
 # command line's --help and config errors (which read the names below) answer at once.
 
 from mlp_sweep.errors import TrackingError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 # Set by the sweep callback for its jobs (not MLFLOW_RUN_ID: that one would
 # hijack the job's own run, mlflow#15713).
@@ -136,7 +140,7 @@ def use_experiment(uri: str | None, experiment: str) -> str:
     return experiment_id
 
 
-def check_writable(client: "mlflow.MlflowClient", uri: str, experiment: str, experiment_id: str) -> None:
+def check_writable(client: "MlflowClient", uri: str, experiment: str, experiment_id: str) -> None:
     """Raise TrackingError before any training when this login may not write to the experiment.
 
     A server's permissions are checked only on a write, so this writes a tag

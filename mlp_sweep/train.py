@@ -62,7 +62,8 @@ class EpochTracker(keras.callbacks.Callback):
 
 def load_data(cfg: DictConfig) -> data.Splits:
     d = cfg.dataset
-    return data.load(d.data_dir, d.val_size, d.split_seed, d.train_size, d.test_size, d.verify_checksum)
+    return data.load(data_dir=d.data_dir, val_size=d.val_size, split_seed=d.split_seed, train_size=d.train_size,
+                     test_size=d.test_size, verify_checksum=d.verify_checksum)
 
 
 def use_threads(threads: int | None) -> None:
@@ -79,7 +80,8 @@ def use_threads(threads: int | None) -> None:
         flags = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()} intra_op_parallelism_threads={threads}"
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
         return
-    
+    import tensorflow as tf
+
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -95,23 +97,27 @@ def backend_versions() -> dict[str, str]:
             "mlflow_version": mlflow.__version__}
 
 
-def compiled_model(cfg: DictConfig) -> keras.Model:
-    """A fresh session, seeded, with the configured model and optimizer."""
+def compiled_model(cfg: DictConfig, keras_defaults: bool = False) -> keras.Model:
+    """A fresh session, seeded, with the configured model and optimizer.
+
+    ``keras_defaults`` leaves out the speed settings, as a plain Keras script
+    would (the benchmark's comparison arms).
+    """
     use_threads(cfg.trainer.threads)
     keras.backend.clear_session(free_memory=True)  # jobs of one process must not pile up graphs (it runs gc.collect)
     keras.utils.set_random_seed(cfg.trainer.seed)
     m, r, o = cfg.model, cfg.reg, cfg.optimizer
     initializers = OmegaConf.to_container(m.initializers, resolve=True)
-    model = build_mlp(list(m.widths), initializers, m.activation, r.batch_norm, r.dropout)
-    model.compile(
-        optimizer=build_optimizer(o.name, o.lr, OmegaConf.to_container(o.args, resolve=True)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=cfg.trainer.steps_per_execution,
+    model = build_mlp(widths=list(m.widths), initializers=initializers, activation=m.activation,
+                      batch_norm=r.batch_norm, dropout=r.dropout)
+    speed = {} if keras_defaults else {
+        "steps_per_execution": cfg.trainer.steps_per_execution,
         # On TensorFlow, XLA made BN+dropout MLPs 5x slower on CPU; on JAX, XLA is the backend:
         # without jit every op runs eagerly (mlp2: 12 s an epoch instead of 0.7).
-        jit_compile=keras.backend.backend() == "jax",
-    )
+        "jit_compile": keras.backend.backend() == "jax",
+    }
+    model.compile(optimizer=build_optimizer(o.name, o.lr, OmegaConf.to_container(o.args, resolve=True)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], **speed)
     return model
 
 

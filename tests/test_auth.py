@@ -10,8 +10,6 @@ import http.server
 import importlib.util
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +23,7 @@ from unittest import mock
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli, free_port, stop
 from mlp_sweep import tracking
 from mlp_sweep.errors import TrackingError
 
@@ -166,26 +164,6 @@ def auth_server(tmp_path_factory):
     finally:
         stop(proc)
         log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """End the server, started in its own session, and its workers."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:  # the whole group has ended
-        pass
-    proc.wait(10)
 
 
 def answers(url: str) -> bool:

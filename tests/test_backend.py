@@ -8,7 +8,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import all_runs, make_cfg, run_cli
+from helpers import all_runs, make_cfg, run_cli
 from mlp_sweep import identity, runtime
 from mlp_sweep.errors import ConfigError
 
@@ -34,6 +34,7 @@ def test_a_process_running_one_backend_refuses_another():
         runtime.use_backend(other)
 
 
+@pytest.mark.slow
 def test_a_sweep_mixing_backends_is_refused_before_any_job(tmp_path):
     result = run_cli("-m", "model=mlp2", "trainer.backend=tensorflow,jax", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
                      f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=tmp_path, timeout=120)

@@ -8,7 +8,6 @@ extras (``pip install -e ".[ray,slurm]"``) and are skipped without them.
 import importlib.util
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ARTIFACTS, ROOT, run_cli
+from helpers import ARTIFACTS, ROOT, run_cli, free_port, stop
 from mlp_sweep import tracking
 
 SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"
@@ -36,26 +35,6 @@ needs_submitit = pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
     reason='hydra-submitit-launcher not installed: pip install -e ".[slurm]"',
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """End a process started in its own session, and all it started (some of Ray's ignore SIGTERM)."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:  # the whole group has ended
-        pass
-    proc.wait(10)
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -129,6 +108,7 @@ def assert_grid_finished(client: MlflowClient) -> list:
 # --- the tracking server ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_server_script_defaults_to_loopback_and_sqlite(tmp_path):
     out = subprocess.run(
         [sys.executable, str(SERVER_SCRIPT), "--dry-run", "--root", str(tmp_path)], capture_output=True, text=True, check=True,
@@ -138,6 +118,7 @@ def test_server_script_defaults_to_loopback_and_sqlite(tmp_path):
     assert "--serve-artifacts" in out and out[out.index("--artifacts-destination") + 1] == str(tmp_path / "artifacts")
 
 
+@pytest.mark.slow
 def test_server_script_takes_a_postgresql_uri(tmp_path):
     uri = "postgresql://mlflow:secret@db.example.org:5432/mlflow"
     cmd = [sys.executable, str(SERVER_SCRIPT), "--backend-store-uri", uri, "--host", "0.0.0.0", "--root", str(tmp_path)]
@@ -219,6 +200,7 @@ def test_ray_cluster_jobs_find_parent_and_store_without_the_environment(tiny_mni
 # --- Slurm (submitit) ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_submitit
 def test_slurm_preset_composes():
     result = run_cli(

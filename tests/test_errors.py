@@ -3,13 +3,12 @@ message that names the problem and the fix, before any data is read or any
 training starts, and leaves no MLflow run behind that could pass for a result."""
 
 import gzip
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import all_runs, make_cfg, run_cli, smoke_cfg, write_mnist_like
+from helpers import all_runs, make_cfg, run_cli, smoke_cfg, write_mnist_like, free_port
 from mlp_sweep import data
 from mlp_sweep.errors import ConfigError, DataError, TrackingError
 from mlp_sweep.schema import validate
@@ -27,6 +26,7 @@ def train_refuses(cfg, error: type, match: str, store: str) -> None:
 # --- config: Hydra's own words, from the command line, before TensorFlow loads ---
 
 
+@pytest.mark.slow
 def test_unknown_group_option_lists_the_options(tmp_path):
     result = run_cli("model=mlp4", cwd=tmp_path)
     assert result.returncode == 1
@@ -34,12 +34,14 @@ def test_unknown_group_option_lists_the_options(tmp_path):
     assert "Available options in 'model'" in result.stderr and "mlp5" in result.stderr
 
 
+@pytest.mark.slow
 def test_unknown_key_is_named(tmp_path):
     result = run_cli("trainer.epoch=3", cwd=tmp_path)
     assert result.returncode == 1
     assert "Key 'epoch' not in 'TrainerConf'" in result.stderr and "full_key: trainer.epoch" in result.stderr
 
 
+@pytest.mark.slow
 def test_wrong_type_is_named(tmp_path):
     result = run_cli("trainer.epochs=abc", cwd=tmp_path)
     assert result.returncode == 1
@@ -60,13 +62,17 @@ def test_wrong_type_is_named(tmp_path):
         ("trainer.epochs=0", "trainer.epochs=0 must be > 0, e.g. trainer.epochs=20"),
         ("trainer.batch_size=0", "trainer.batch_size=0 must be > 0, e.g. trainer.batch_size=128"),
         ("optimizer.lr=-0.1", "optimizer.lr=-0.1 must be > 0, e.g. optimizer.lr=0.001"),
+        ("optimizer.name=adagrad", "optimizer.name='adagrad' is unknown: choose one of adam, sgd, rmsprop, adamw"),
+        ("model.initializers=[{name:he_normal},{name:he_normal}]",  # mlp3 has three hidden layers
+         "model.initializers has 2 entries for 3 hidden layers: give one, or one per layer"),
         (
             "dataset.val_size=60000",
             "dataset.val_size=60000 + dataset.train_size=(the rest, at least 1) exceeds MNIST's 60000 training images; "
             "lower dataset.val_size or dataset.train_size",
         ),
     ],
-    ids=["width<=0", "empty-model", "dropout>=1", "dropout<0", "epochs<=0", "batch<=0", "lr<=0", "val>train"],
+    ids=["width<=0", "empty-model", "dropout>=1", "dropout<0", "epochs<=0", "batch<=0", "lr<=0", "optimizer",
+         "initializers", "val>train"],
 )
 def test_out_of_range_value_is_refused(override, message):
     with pytest.raises(ConfigError) as caught:
@@ -74,6 +80,7 @@ def test_out_of_range_value_is_refused(override, message):
     assert str(caught.value) == f"invalid config:\n  - {message}"
 
 
+@pytest.mark.slow
 def test_out_of_range_value_stops_the_command_without_a_run(tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = run_cli("reg.dropout=1.5", f"tracking.uri={store}", cwd=tmp_path)
@@ -86,6 +93,7 @@ def test_out_of_range_value_stops_the_command_without_a_run(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow
 def test_out_of_range_value_refuses_the_whole_sweep(tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = run_cli("-m", "model=mlp2,mlp3", "trainer.epochs=0", f"tracking.uri={store}",
@@ -159,15 +167,8 @@ def test_checksum_mismatch(tiny_mnist, store):
 # --- tracking -----------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    """A local port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_tracking_server_fails_fast_before_the_data(tmp_path, monkeypatch):
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("data loaded before the store was checked"))
     cfg = smoke_cfg(tmp_path / "nowhere", uri)
     started = time.perf_counter()
@@ -183,8 +184,9 @@ def test_unreachable_tracking_server_fails_fast_before_the_data(tmp_path, monkey
     )
 
 
+@pytest.mark.slow
 def test_unreachable_tracking_server_refuses_the_sweep(tmp_path):
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     result = run_cli("-m", "model=mlp2,mlp3", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
                      cwd=tmp_path, timeout=60)
     assert result.returncode == 1
@@ -223,6 +225,7 @@ def test_every_activation_and_initializer_the_schema_allows_is_one_keras_builds(
     assert snake_case("RandomNormal") == "random_normal" and snake_case("HeNormal") == "he_normal"
 
 
+@pytest.mark.slow
 def test_non_finite_learning_rate_stops_the_command_before_training(tmp_path):
     result = run_cli("optimizer.lr=inf", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path)
     assert result.returncode == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ARTIFACTS, all_runs, run_cli, smoke_cfg
+from helpers import ARTIFACTS, all_runs, run_cli, smoke_cfg
 from mlp_sweep import identity, resume, tracking
 from mlp_sweep import train as train_module
 from mlp_sweep.errors import DivergedError
@@ -56,21 +56,22 @@ def test_diverged_loss_stops_the_run_at_once_and_fails_it(tiny_mnist, store):
     assert not set(tracking.EPOCH_METRICS) & set(run.data.metrics)  # stopped inside the first epoch
 
 
+@pytest.mark.slow
 def test_sweep_runs_every_job_and_counts_the_failed_ones_from_the_store(tiny_mnist, tmp_path):
     # lr=1e6 diverges; activation "nope" is refused before its run opens; the one left must finish.
     result = run_cli(*sweep_args(tmp_path, tiny_mnist, "model=mlp2", "optimizer=sgd", "optimizer.lr=0.01,1e6",
                                  "model.activation=relu,nope", "tracking.log_model=false"), cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
     assert "error: the sweep failed (3 problem(s); the other jobs ran to the end):" in result.stderr
-    assert "mlp2-none-lr=1000000.0-activation=relu-s0 (" in result.stderr
+    assert "mlp2-none-lr=1e+06-activation=relu-s0 (" in result.stderr
     assert ") FAILED: DivergedError: loss became nan at epoch 1" in result.stderr
     assert result.stderr.count(") FAILED: ConfigError: invalid config: - model.activation='nope' is unknown") == 2
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     runs = {(r.data.params.get("optimizer.lr"), r.info.run_name, r.info.status): r for r in children(store)}
     assert set(runs) == {("0.01", "mlp2-none-lr=0.01-activation=relu-s0", "FINISHED"),
-                         ("1000000.0", "mlp2-none-lr=1000000.0-activation=relu-s0", "FAILED"),
+                         ("1000000.0", "mlp2-none-lr=1e+06-activation=relu-s0", "FAILED"),
                          (None, "mlp2-none-lr=0.01-activation=nope-s0", "FAILED"),  # refused before its run opened:
-                         (None, "mlp2-none-lr=1000000.0-activation=nope-s0", "FAILED")}  # a FAILED run records it
+                         (None, "mlp2-none-lr=1e+06-activation=nope-s0", "FAILED")}  # a FAILED run records it
     (parent,) = parents(store)
     assert parent.info.status == "FAILED"
     assert "3 problem" not in parent.data.tags[tracking.TAG_FAILURE]  # the reasons, not the count

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import make_cfg
+from helpers import make_cfg
 from mlp_sweep import identity
 
 
@@ -75,3 +75,8 @@ def test_run_name_shows_a_group_by_its_option_and_clashing_keys_in_full():
     assert identity.run_name(cfg, ["optimizer.name", "dataset.name"]) == \
         "mlp3-none-optimizer.name=sgd-dataset.name=mnist-s0"
     assert identity.run_name(make_cfg("model=mlp5", "reg=bn_dropout")) == "mlp5-bn_dropout-s0"
+
+
+def test_run_name_shows_a_drawn_number_by_four_significant_digits():
+    cfg = make_cfg("optimizer.lr=0.0023358825194833557", "reg.dropout=0.47233445852479194")
+    assert identity.run_name(cfg, ["optimizer.lr", "reg.dropout"]) == "mlp3-none-lr=0.002336-dropout=0.4723-s0"

@@ -3,14 +3,14 @@
 import keras
 import pytest
 
-from conftest import make_cfg
+from helpers import make_cfg
 from mlp_sweep.model import build_mlp, build_optimizer
 
 
 def notebook_model(name: str, **reg) -> keras.Model:
     m = make_cfg(f"model={name}").model
     inits = [{"name": i.name, "args": dict(i.args)} for i in m.initializers]
-    return build_mlp(list(m.widths), inits, m.activation, **reg)
+    return build_mlp(list(m.widths), initializers=inits, activation=m.activation, **reg)
 
 
 @pytest.mark.parametrize("name,n_params", [("mlp2", 290_530), ("mlp3", 322_871), ("mlp5", 661_203)])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 from mlp_sweep import compare, tracking
 from mlp_sweep.errors import TrackingError
 from mlp_sweep.report import ARTIFACT_DIR, FILES, main, make_report
@@ -143,6 +143,7 @@ def test_missing_experiment_or_sweep_is_a_clear_error(known_sweep, store, tmp_pa
     assert not (tmp_path / "absent.db").exists()
 
 
+@pytest.mark.slow
 def test_cli_prints_the_error_without_a_traceback(known_sweep, store, tmp_path):
     done = subprocess.run([sys.executable, "-m", "mlp_sweep.report", "--tracking-uri", store, "--experiment", "nope"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -156,6 +157,7 @@ def test_main_returns_1_on_a_missing_sweep(known_sweep, store, tmp_path, capsys)
     assert capsys.readouterr().err.startswith(f"error: no run '{'0' * 32}'")
 
 
+@pytest.mark.slow
 def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
     sweep_dir = tmp_path / "multirun"
     done = run_cli("-m", "experiment=smoke", "model=mlp2", "reg=none,bn", "trainer.seed=0,1",
@@ -182,6 +184,7 @@ def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
     assert pd.read_csv(tmp_path / "again" / "comparison.csv")["val_accuracy_mean"].tolist() == table["val_accuracy_mean"].tolist()
 
 
+@pytest.mark.slow
 def test_a_failed_report_does_not_hide_failed_jobs(store, tmp_path):
     done = run_cli("-m", "experiment=smoke", "model=mlp2", "trainer.seed=0,1", f"dataset.data_dir={tmp_path / 'no_data'}",
                    f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=tmp_path)

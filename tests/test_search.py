@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from conftest import all_runs, run_cli
+from helpers import all_runs, run_cli
 from mlp_sweep import identity, resume, search, tracking
 from mlp_sweep.data import to_idx
 from mlp_sweep.errors import ConfigError

@@ -2,15 +2,16 @@
 
 import mlflow
 import numpy as np
+import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import run_cli
+from helpers import ARTIFACTS, run_cli
 from mlp_sweep import tracking
-from conftest import ARTIFACTS
 
 GRID = ["model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"]
 
 
+@pytest.mark.slow
 def test_smoke_grid_is_nine_child_runs_under_one_parent(tiny_mnist, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = run_cli(

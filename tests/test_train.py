@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ARTIFACTS, smoke_cfg
+from helpers import ARTIFACTS, smoke_cfg
 from mlp_sweep import identity, tracking
 from mlp_sweep.train import train
 
@@ -45,6 +45,8 @@ def test_logged_model_reloads_and_predicts_probabilities(tiny_mnist, store):
     run = only_run(store, cfg.tracking.experiment)
     model = mlflow.pyfunc.load_model(run.data.tags[tracking.TAG_MODEL_URI])
     assert model.metadata.signature is not None
+    # named for its run, so that the UI's Models tab tells a sweep's models apart
+    assert mlflow.get_logged_model(run.data.tags[tracking.TAG_MODEL_URI].removeprefix("models:/")).name == "mlp3-none-s0"
     probs = np.asarray(model.predict(np.random.default_rng(0).random((4, 784), dtype=np.float32)))
     assert probs.shape == (4, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import read_write
 
-from conftest import ROOT, all_runs, run_cli, smoke_cfg, write_mnist_like
+from helpers import ROOT, all_runs, run_cli, smoke_cfg, write_mnist_like
 from mlp_sweep import identity, report, schema, tracking
 from mlp_sweep.sweep import SweepCallback
 from mlp_sweep.train import train
@@ -74,6 +74,7 @@ def test_a_changed_code_fingerprint_is_trained_not_reused(tiny_mnist, store, tmp
 # --- resume keeps every run of a sweep ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_resumed_sweep_reports_every_config_with_its_seeds(tiny_mnist, tmp_path):
     args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "optimizer.lr=0.001,0.002", "trainer.seed=0,1")
     assert run_cli(*args, cwd=tmp_path).returncode == 0
@@ -170,6 +171,7 @@ def test_a_failed_report_exits_non_zero_and_keeps_the_runs(tiny_mnist, tmp_path,
     assert parent.info.status == "FAILED" and "report failed" in parent.data.tags[tracking.TAG_FAILURE]
 
 
+@pytest.mark.slow
 def test_a_bad_tracking_store_refuses_the_sweep_in_one_line(tmp_path):
     (tmp_path / "x.db").write_text("not a database\n")
     result = run_cli("-m", "model=mlp2,mlp3", "tracking.uri=sqlite:///x.db", f"hydra.sweep.dir={tmp_path / 'm'}",
