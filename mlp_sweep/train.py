@@ -15,6 +15,7 @@ import mlflow
 import mlflow.data
 import numpy as np
 from mlflow.entities import Metric, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from omegaconf import DictConfig, OmegaConf
 
@@ -186,7 +187,16 @@ def log_dataset(s: data.Splits, cfg: DictConfig) -> None:
         dataset = mlflow.data.from_numpy(s.x_train, targets=s.y_train, name=cfg.dataset.name,
                                          digest=s.sha256[:MAX_DIGEST_CHARS],
                                          source=str(data.resolve_data_dir(cfg.dataset.data_dir) or "keras.datasets.mnist"))
-    mlflow.log_input(dataset, context="training")
+    for attempt in range(DATASET_ATTEMPTS):
+        try:
+            return mlflow.log_input(dataset, context="training")
+        except MlflowException:  # parallel jobs creating the same dataset row at once (its name and digest are unique)
+            if attempt == DATASET_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))  # then the other job's row exists, and the input links to it
+
+
+DATASET_ATTEMPTS = 3
 
 
 def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id: str, name: str, progress: str) -> dict[str, float]:
