@@ -5,6 +5,8 @@ defined here once. Nothing here imports TensorFlow.
 """
 
 import base64
+import contextlib
+import fcntl
 import os
 import random
 import re
@@ -114,8 +116,10 @@ def credentials() -> dict[str, str]:
 def use_experiment(uri: str | None, experiment: str) -> str:
     """Point MLflow at the store and experiment, creating either if need be; return the experiment id.
 
-    Safe when several commands start at once on a fresh store: the loser of
-    MLflow's schema-migration race, or of creating the experiment, tries again.
+    Safe when several commands start at once on a fresh store: processes on this
+    machine take turns at a SQLite store's creation and migration (MLflow's own
+    migration races, and its loser finds the winner's half-made tables), and
+    whoever still loses a race, or the one to create the experiment, tries again.
     """
     import mlflow
 
@@ -124,9 +128,10 @@ def use_experiment(uri: str | None, experiment: str) -> str:
     mlflow.set_tracking_uri(resolved)
     for attempt in range(STORE_ATTEMPTS):
         try:
-            client = mlflow.MlflowClient()
-            found = client.get_experiment_by_name(experiment)
-            experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
+            with store_creation_turn(resolved):
+                client = mlflow.MlflowClient()
+                found = client.get_experiment_by_name(experiment)
+                experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
             break
         except Exception as e:
             if "file is not a database" in str(e):
@@ -163,6 +168,22 @@ def check_writable(client: "MlflowClient", uri: str, experiment: str, experiment
 
 
 STORE_ATTEMPTS = 8  # for a SQLite store, the one that races; a server answers for itself
+
+
+@contextlib.contextmanager
+def store_creation_turn(uri: str):
+    """For a SQLite store: hold an exclusive lock on its folder (flock, released when the process ends)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    folder = Path(uri.removeprefix("sqlite:///")).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def first_line(error: BaseException) -> str:

@@ -208,6 +208,7 @@ def test_parallel_jobs_lose_no_run_metric_or_artifact(tiny_mnist, tmp_path):
 # --- determinism --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # two trainings; the default tier keeps its 90 s (test_trust runs the two-command version too)
 def test_same_config_and_seed_give_bit_identical_metrics(tiny_mnist, store):
     overrides = ("model=mlp2", "reg=bn_dropout", "trainer.epochs=2", "tracking.log_model=false", "tracking.rerun=true")
     first = train(smoke_cfg(tiny_mnist, store, *overrides), progress="none")
