@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow.entities import Run, RunStatus
+from mlflow.entities import Run, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
@@ -149,10 +149,17 @@ def claim(experiment_id: str, point: GridPoint, name: str, tags: dict[str, str],
     return Claim(holder=holder)
 
 
-def record_reuse(parent_run_id: str | None, holder: Run, point: GridPoint) -> None:
-    """List a run this job did not train on the sweep's parent run, for its report and its count of jobs."""
-    if parent_run_id:
-        MlflowClient().set_tag(parent_run_id, tracking.TAG_REUSED_PREFIX + holder.info.run_id, point.key)
+def record_reuse(parent_run_id: str | None, runs: list[Run]) -> None:
+    """List runs the sweep did not train on its parent run, for its report and its count of jobs.
+
+    One tag per run, keyed by run id (so no two collide), valued by its grid point; in batches
+    of MLflow's limit of 100 tags a call.
+    """
+    if not parent_run_id:
+        return
+    tags = [RunTag(tracking.TAG_REUSED_PREFIX + r.info.run_id, r.data.tags.get(tracking.TAG_GRID_POINT, "")) for r in runs]
+    for start in range(0, len(tags), 100):
+        MlflowClient().log_batch(parent_run_id, tags=tags[start:start + 100])
 
 
 def child_runs(client: MlflowClient, parent: Run) -> list[Run]:

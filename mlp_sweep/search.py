@@ -44,7 +44,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
                                   distribution_to_json)
 from optuna.trial import TrialState
 
-from mlp_sweep import tracking
+from mlp_sweep import resume, tracking
 from mlp_sweep.errors import ConfigError, MlpSweepError
 
 log = logging.getLogger(__name__)
@@ -191,10 +191,7 @@ def record_earlier_runs(client: MlflowClient, experiment_id: str, parent_run_id:
     """List the study's runs from earlier commands on this sweep's parent, so its report covers the whole study."""
     runs = client.search_runs([experiment_id], f"tags.`{TAG_STUDY}` = '{study}' and tags.`{tracking.TAG_PARENT}` != "
                               f"'{parent_run_id}'", max_results=5000)
-    for run in runs:
-        if run.info.status == "FINISHED" or TAG_PRUNED in run.data.tags:
-            client.set_tag(parent_run_id, tracking.TAG_REUSED_PREFIX + run.info.run_id,
-                           run.data.tags.get(tracking.TAG_GRID_POINT, ""))
+    resume.record_reuse(parent_run_id, [r for r in runs if r.info.status == "FINISHED" or TAG_PRUNED in r.data.tags])
 
 
 def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:

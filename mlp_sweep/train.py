@@ -78,8 +78,10 @@ def use_threads(threads: int | None) -> None:
     if not threads:
         return
     if keras.backend.backend() == "jax":  # read when JAX starts its CPU client, at the first computation
-        flags = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()} intra_op_parallelism_threads={threads}"
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "intra_op_parallelism_threads" not in flags:  # a reused worker's later jobs: already set, and read once
+            eigen = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()}"
+            os.environ["XLA_FLAGS"] = f"{flags} {eigen} intra_op_parallelism_threads={threads}".strip()
         return
     import tensorflow as tf
 
@@ -145,7 +147,7 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
     }
     claim = resume.claim(experiment_id, point, name, tags, rerun=cfg.tracking.rerun)
     if claim.holder is not None:
-        return reuse(claim.holder, point, name, parent)
+        return reuse(claim.holder, name, parent)
     model = compiled_model(cfg)
     with mlflow.start_run(run_id=claim.run_id) as run:
         try:
@@ -164,7 +166,7 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
     return metrics
 
 
-def reuse(holder: mlflow.entities.Run, point: identity.GridPoint, name: str, parent: str | None) -> dict[str, float]:
+def reuse(holder: mlflow.entities.Run, name: str, parent: str | None) -> dict[str, float]:
     """Say which run holds this grid point, list it on the sweep's parent, and hand back its metrics."""
     if holder.info.status == "FINISHED":
         print(f"{name}: skipped, already FINISHED as MLflow run {holder.info.run_id} (tracking.rerun=true trains it again)",
@@ -173,7 +175,7 @@ def reuse(holder: mlflow.entities.Run, point: identity.GridPoint, name: str, par
         print(f"{name}: not trained here: MLflow run {holder.info.run_id} holds this grid point and is training it "
               f"(process {holder.data.tags.get(tracking.TAG_PROCESS, '?')}); the sweep's report counts it once it finishes",
               flush=True)
-    resume.record_reuse(parent, holder, point)
+    resume.record_reuse(parent, [holder])
     return dict(holder.data.metrics)
 
 
