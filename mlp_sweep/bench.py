@@ -93,9 +93,8 @@ def best_seconds(fn, repeats: int) -> float:
     return min(times)
 
 
-def machine() -> dict[str, object]:
-    """What the numbers were measured on."""
-    import keras
+def machine_basics() -> dict[str, object]:
+    """What the numbers were measured on: CPU, cores, Python, MLflow."""
     import mlflow
 
     cpu = platform.processor() or platform.machine()
@@ -104,10 +103,16 @@ def machine() -> dict[str, object]:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    backend = keras.backend.backend()
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "keras_backend": backend, backend: __import__(backend).__version__, "keras": keras.__version__,
             "mlflow": mlflow.__version__}
+
+
+def machine() -> dict[str, object]:
+    """The machine, with Keras and its backend."""
+    import keras
+
+    backend = keras.backend.backend()
+    return {**machine_basics(), "keras_backend": backend, backend: __import__(backend).__version__, "keras": keras.__version__}
 
 
 def command_seconds(args: list[str], repeats: int) -> float:

@@ -56,30 +56,48 @@ def save_figure(fig: Figure, path) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
-def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: dict[str, tuple[str, str]]) -> Figure:
-    """Per config (label -> metric -> frame of epochs x seeds): the mean over seeds, a band of ± one std.
+HIGHLIGHTED = 8  # configs drawn in colour; a sweep's others are drawn faint, so that the figure stays readable
 
-    ``keys`` gives each label its (colour, line style) keys, e.g. (model, reg):
-    one colour per depth and one dash per regularisation, so both read off the figure.
+
+def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: dict[str, tuple[str, str]]) -> Figure:
+    """Per config (label -> metric -> frame of epochs x seeds, best config first): the mean over seeds, a band of ± one std.
+
+    The first :data:`HIGHLIGHTED` configs are drawn in colour, the rest as thin grey
+    lines under them. ``keys`` gives each label its (colour, line style) keys, e.g.
+    (model, reg): one colour per depth and one dash per regularisation, so both read
+    off the figure; where two highlighted configs share both keys (a sweep over the
+    learning rate), each gets a colour of its own instead.
     """
     fig = Figure(figsize=(6 * len(metrics), 4.5))
     axes = fig.subplots(1, len(metrics), squeeze=False)
-    colours, dashes = _styles([k[0] for k in keys.values()], matplotlib.colormaps["tab10"].colors), _styles(
-        [k[1] for k in keys.values()], ("-", "--", ":", "-."))
-    for label, by_metric in curves.items():
-        colour_key, dash_key = keys[label]
-        style = {"color": colours[colour_key], "linestyle": dashes[dash_key]}
-        for ax, metric in zip(axes[0], metrics):
-            seeds = by_metric[metric]
-            mean, std = seeds.mean(axis=1), seeds.std(axis=1)  # std: NaN (no band) for one seed
-            ax.plot(mean.index, mean, marker="o" if len(mean) < 4 else None, label=label, **style)
-            ax.fill_between(mean.index, mean - std, mean + std, color=style["color"], alpha=0.12, linewidth=0)
+    shown = list(curves)[:HIGHLIGHTED]
+    faint = list(curves)[HIGHLIGHTED:]
+    by_keys = len({keys[label] for label in shown}) == len(shown)
+    palette = matplotlib.colormaps["tab10"].colors
+    colours = _styles([keys[label][0] if by_keys else label for label in shown], palette)
+    dashes = _styles([keys[label][1] for label in shown], ("-", "--", ":", "-.") if by_keys else ("-",))
     for ax, metric in zip(axes[0], metrics):
+        for i, label in enumerate(faint):
+            mean = curves[label][metric].mean(axis=1)
+            ax.plot(mean.index, mean, color="0.75", linewidth=0.6, zorder=1,
+                    label=f"the other {len(faint)} configs" if i == 0 else None)
+        for label in shown:
+            colour_key, dash_key = keys[label] if by_keys else (label, keys[label][1])
+            style = {"color": colours[colour_key], "linestyle": dashes[dash_key]}
+            seeds = curves[label][metric]
+            mean, std = seeds.mean(axis=1), seeds.std(axis=1)  # std: NaN (no band) for one seed
+            ax.plot(mean.index, mean, marker="o" if len(mean) < 4 else None, label=label, zorder=3, **style)
+            ax.fill_between(mean.index, mean - std, mean + std, color=style["color"], alpha=0.12, linewidth=0, zorder=2)
         ax.set(xlabel="epoch", ylabel=metric, title=metric)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
-    fig.suptitle(f"{title}: mean over seeds, band ± 1 std; colour = model, line style = regularisation")
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("the other "))  # the best first, the rest last
+    axes[0][-1].legend([handles[i] for i in order], [labels[i] for i in order],
+                       loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    styling = "colour = model, line style = regularisation" if by_keys else "a colour per config"
+    top = f"; the best {len(shown)} of {len(curves)} configs in colour" if faint else ""
+    fig.suptitle(f"{title}: mean over seeds, band ± 1 std\n{styling}{top}")
     fig.tight_layout()
     return fig
 

@@ -23,7 +23,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import compare, identity, plots, resume, search_report, tracking
+from mlp_sweep import compare, history, identity, plots, resume, search_report, tracking
 from mlp_sweep.errors import MlpSweepError, TrackingError
 from mlp_sweep.search import TAG_PRUNED
 
@@ -110,36 +110,39 @@ def sweep_runs(client: MlflowClient, parent: Run) -> list[Run]:
     """Every run of the sweep: its children, and the runs its jobs reused (finished, or still training elsewhere)."""
     runs = resume.child_runs(client, parent)
     reused = set(resume.reused_run_ids(parent)) - {r.info.run_id for r in runs}
-    return runs + [client.get_run(run_id) for run_id in sorted(reused)]
+    return runs + resume.runs_by_id(client, parent.info.experiment_id, sorted(reused))
+
+
+def left_out(run: Run) -> str | None:
+    """Why a run cannot be compared (unfinished, failed, pruned, metrics missing or not finite), or None."""
+    tags, metrics = run.data.tags, run.data.metrics
+    needed = [m for m in (*compare.METRICS, "val_loss") if m != "epoch_time_s"]
+    missing = [m for m in needed if m not in metrics]
+    infinite = [f"{m}={metrics[m]}" for m in needed if m in metrics and not math.isfinite(metrics[m])]
+    if run.info.status != "FINISHED" or tracking.TAG_FAILURE in tags:
+        return tags.get(tracking.TAG_FAILURE) or (f"pruned after epoch {tags[TAG_PRUNED]}" if TAG_PRUNED in tags else "")
+    if missing or tracking.TAG_CONFIG_HASH not in tags:
+        return f"no {', '.join(missing)}" if missing else "no config hash tag"
+    return f"non-finite {', '.join(infinite)}" if infinite else None
 
 
 def runs_frame(client: MlflowClient, runs: list[Run]) -> tuple[pd.DataFrame, dict[str, dict[str, pd.Series]], list[str]]:
     """Finished runs with finite metrics as one row each, their validation curves, and notes on the runs left out."""
-    rows, curves, notes = [], {}, []
+    kept, notes = [], []
     for run in runs:
-        tags, metrics, name = run.data.tags, run.data.metrics, run.info.run_name
-        needed = [m for m in (*compare.METRICS, "val_loss") if m != "epoch_time_s"]
-        missing = [m for m in needed if m not in metrics]
-        infinite = [f"{m}={metrics[m]}" for m in needed if m in metrics and not math.isfinite(metrics[m])]
-        if run.info.status != "FINISHED" or tracking.TAG_FAILURE in tags:
-            why = tags.get(tracking.TAG_FAILURE) or (f"pruned after epoch {tags[TAG_PRUNED]}" if TAG_PRUNED in tags else "")
-        elif missing or tracking.TAG_CONFIG_HASH not in tags:
-            why = f"no {', '.join(missing)}" if missing else "no config hash tag"
-        elif infinite:
-            why = f"non-finite {', '.join(infinite)}"
+        why = left_out(run)
+        if why is None:
+            kept.append(run)
         else:
-            why = None
-        if why is not None:
-            notes.append(f"Left out {name} ({run.info.status}{': ' + why[:120] if why else ''}).")
-            continue
-        history = {k: pd.Series({m.step: m.value for m in client.get_metric_history(run.info.run_id, k)}, dtype=float)
-                   for k in (*CURVES, "epoch_time_s")}
-        curves[run.info.run_id] = history
-        rows.append({"run_id": run.info.run_id, "run_name": name, "group": identity.replicate_group(tags),
-                     "data": tags.get(tracking.TAG_DATASET_SHA, "")[:12], "code": tags.get(tracking.TAG_CODE, "")[:12],
-                     **{f"params.{k}": v for k, v in run.data.params.items()},
-                     **{m: metrics.get(m) for m in compare.METRICS}, "val_loss": metrics["val_loss"],
-                     "epoch_time_s": history["epoch_time_s"].mean()})
+            notes.append(f"Left out {run.info.run_name} ({run.info.status}{': ' + why[:120] if why else ''}).")
+    histories = history.metric_histories(client, [r.info.run_id for r in kept], (*CURVES, "epoch_time_s"))
+    curves = {run_id: {k: pd.Series(steps, dtype=float).sort_index() for k, steps in by_key.items()}
+              for run_id, by_key in histories.items()}
+    rows = [{"run_id": run.info.run_id, "run_name": run.info.run_name, "group": identity.replicate_group(run.data.tags),
+             "data": run.data.tags.get(tracking.TAG_DATASET_SHA, "")[:12], "code": run.data.tags.get(tracking.TAG_CODE, "")[:12],
+             **{f"params.{k}": v for k, v in run.data.params.items()},
+             **{m: run.data.metrics.get(m) for m in compare.METRICS}, "val_loss": run.data.metrics["val_loss"],
+             "epoch_time_s": curves[run.info.run_id]["epoch_time_s"].mean()} for run in kept]
     return pd.DataFrame(rows), curves, notes
 
 
@@ -167,7 +170,11 @@ def markdown(report: Report) -> str:
                       "![test accuracy](test_accuracy.png)", ""])
 
 
+BARS = 30  # configs in the test-accuracy figure; the table and the CSV hold every one
+
+
 def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs: pd.DataFrame) -> None:
+    """The validation curves of the configs (the best highlighted) and the test accuracy of the best :data:`BARS`."""
     by_config = {}
     for label, h in zip(report.summary["config"], report.summary["group"]):
         ids = runs.loc[runs["group"] == h, "run_id"]
@@ -178,9 +185,11 @@ def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs:
             for label, model, reg in zip(s["config"], s.get("model.name", unknown), s.get("reg.name", unknown))}
     plots.save_figure(plots.overlaid_curves(by_config, CURVES, f"sweep {report.parent.info.run_name}", keys),
                       report.out_dir / "val_curves.png")
+    top = s.head(BARS)
+    shown = f"the best {len(top)} of {len(s)} configs by validation (all in comparison.csv)" if len(s) > BARS else "rows in validation order"
     plots.save_figure(plots.errorbars(
-        [f"{c} (n={n})" for c, n in zip(s["config"], s["n"])], 100 * s["test_accuracy_mean"], 100 * s["test_accuracy_std"],
-        "test accuracy % (mean over seeds, bars ± 1 std; rows in validation order)",
+        [f"{c} (n={n})" for c, n in zip(top["config"], top["n"])], 100 * top["test_accuracy_mean"], 100 * top["test_accuracy_std"],
+        f"test accuracy % (mean over seeds, bars ± 1 std; {shown})",
         f"sweep {report.parent.info.run_name}: test accuracy per config"), report.out_dir / "test_accuracy.png")
 
 

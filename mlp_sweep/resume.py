@@ -126,11 +126,12 @@ def claim(experiment_id: str, point: GridPoint, name: str, tags: dict[str, str],
     claim is released the way orphaned runs are.
     """
     client = MlflowClient()
-    close_stale_runs(experiment_id, grid_point_filter(point))
-    if not rerun:
+    if not rerun:  # first, as a resumed sweep's jobs mostly find their run: one search, then done
         done = finished_run(experiment_id, point)
         if done is not None:
             return Claim(holder=done)
+    close_stale_runs(experiment_id, grid_point_filter(point))
+    if not rerun:
         why = why_trained_again(experiment_id, point)
         if why:
             print(f"{name}: {why}", flush=True)
@@ -172,6 +173,15 @@ def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
         token = page.token
         if not token:
             return runs
+
+
+def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: list[str]) -> list[Run]:
+    """These runs of an experiment, 100 to a search rather than one call each."""
+    runs = []
+    for start in range(0, len(run_ids), 100):
+        listed = ", ".join(f"'{run_id}'" for run_id in run_ids[start:start + 100])
+        runs += client.search_runs([experiment_id], f"attributes.run_id IN ({listed})", max_results=100)
+    return runs
 
 
 def reused_run_ids(parent: Run) -> list[str]:

@@ -44,7 +44,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
                                   distribution_to_json)
 from optuna.trial import TrialState
 
-from mlp_sweep import resume, tracking
+from mlp_sweep import history, resume, tracking
 from mlp_sweep.errors import ConfigError, MlpSweepError
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,8 @@ def epoch_objective(client: MlflowClient, experiment_id: str, study: str, number
     """
     runs = client.search_runs([experiment_id], f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_TRIAL}` = '{number}' "
                               f"and attributes.status = 'FINISHED'", max_results=1000)
-    curves = [{m.step: m.value for m in client.get_metric_history(r.info.run_id, OBJECTIVE)} for r in runs]
+    histories = history.metric_histories(client, [r.info.run_id for r in runs], (OBJECTIVE,))
+    curves = [by_key[OBJECTIVE] for by_key in histories.values()]
     steps = set.intersection(*(set(c) for c in curves)) if curves else set()
     return {step: statistics.fmean(c[step] for c in curves) for step in sorted(steps)}
 

@@ -1,0 +1,172 @@
+"""How reading a sweep back scales with its size, against a real ``mlflow server``.
+
+    python -m mlp_sweep.bench_store --out benchmarks/store-<machine>.json   # 100 configs x 10 seeds, 20 epochs
+    python -m mlp_sweep.bench_store --configs 4 --seeds 2 --epochs 3        # a smoke test
+
+A search or a multi-seed sweep on a team's server holds hundreds of runs. This
+makes such a sweep without training: a local server (SQLite behind it, as
+``scripts/mlflow_server.py`` runs it), a parent run, and one child run per
+config and seed, logged the way a job logs it (the params, tags and grid point
+of a composed config, where ``optimizer.lr`` tells the configs apart; a curve of
+every per-epoch metric; the final metrics). Then it times, against the server:
+
+- the report (:func:`mlp_sweep.report.make_report`), files and figures included;
+- a resume lookup: what a job of a resumed sweep asks before it trains
+  (:func:`mlp_sweep.resume.claim` on a grid point a FINISHED run holds).
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+
+from mlp_sweep import identity, report, resume, schema, tracking
+from mlp_sweep.bench import machine_basics
+
+SERVER_START_S = 120
+LOGGING_THREADS = 8  # the server answers several clients at once; a sweep's jobs log in parallel too
+
+
+def start_server(root: Path, port: int) -> subprocess.Popen:
+    """``mlflow server`` on loopback with its SQLite store and artifacts under ``root``; back once it answers."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        try:
+            tracking.check_reachable(f"http://127.0.0.1:{port}", timeout_s=1)
+            MlflowClient(f"http://127.0.0.1:{port}").search_experiments(max_results=1)
+            return server
+        except Exception:  # still starting
+            if server.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with code {server.returncode} on port {port}")
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError(f"mlflow server did not answer on port {port} within {SERVER_START_S} s")
+
+
+def seconds(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def synthetic_curve(rng: np.random.Generator, floor: float, epochs: int) -> np.ndarray:
+    """A validation loss that falls toward ``floor``, with a seed's noise."""
+    t = np.arange(1, epochs + 1)
+    return floor + 0.5 * np.exp(-t / 4) + rng.normal(0, 0.004, epochs)
+
+
+def log_run(client: MlflowClient, experiment_id: str, parent_id: str, cfg, epochs: int, data_sha: str) -> None:
+    """One child run as a finished job leaves it: its tags, params, curves and final metrics."""
+    point = identity.grid_point(cfg, data_sha)
+    tags = {**point.tags(), tracking.TAG_PARENT: parent_id}
+    run = client.create_run(experiment_id, run_name=identity.run_name(cfg, ["optimizer.lr"]), tags=tags).info
+    lr, seed = float(cfg.optimizer.lr), int(cfg.trainer.seed)
+    rng = np.random.default_rng([seed, int(lr * 1e9)])
+    floor = 0.07 + 0.5 * (math.log10(lr) + 2.5) ** 2  # best near lr = 10^-2.5
+    curves = {"val_loss": synthetic_curve(rng, floor, epochs), "loss": synthetic_curve(rng, floor * 0.8, epochs)}
+    curves["val_accuracy"] = 1 - curves["val_loss"] / 3
+    curves["accuracy"] = 1 - curves["loss"] / 3
+    curves["epoch_time_s"] = rng.normal(1.0, 0.05, epochs)
+    final = {"test_loss": curves["val_loss"][-1] + 0.01, "test_accuracy": curves["val_accuracy"][-1] - 0.002,
+             "train_time_s": float(curves["epoch_time_s"].sum())}
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, step) for k, values in curves.items() for step, v in enumerate(values, 1)]
+    metrics += [Metric(k, float(v), now, 0) for k, v in final.items()]
+    params = [Param(k, str(v)) for k, v in {**identity.flat_params(cfg), "n_hidden_layers": 2}.items()]
+    for start in range(0, len(metrics), 1000):  # MLflow's limit per batch
+        client.log_batch(run.run_id, metrics=metrics[start:start + 1000], params=params if start == 0 else [])
+    client.set_terminated(run.run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def make_sweep(uri: str, n_configs: int, n_seeds: int, epochs: int) -> tuple[str, str, object]:
+    """The synthetic sweep; returns (experiment id, parent run id, one config of it, for the lookup)."""
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("bench_store")
+    parent = client.create_run(experiment_id, run_name="synthetic", tags={tracking.TAG_SWEEP: "parent"}).info
+    lrs = np.logspace(-4, -1, n_configs)
+    configs = []
+    for lr in lrs:  # composed once per config, then one copy per seed
+        cfg = schema.compose("model=mlp2", f"optimizer.lr={lr:.6g}", f"trainer.epochs={epochs}")
+        for seed in range(n_seeds):
+            configs.append(cfg.copy())
+            configs[-1].trainer.seed = seed
+    data_sha = "0" * 64
+    with ThreadPoolExecutor(LOGGING_THREADS) as pool:
+        list(pool.map(lambda cfg: log_run(client, experiment_id, parent.run_id, cfg, epochs, data_sha), configs))
+    client.set_terminated(parent.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return experiment_id, parent.run_id, identity.grid_point(configs[len(configs) // 2], data_sha)
+
+
+def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="mlp_sweep_store_") as tmp:
+        root, port = Path(tmp), free_port()
+        server = start_server(root, port)
+        try:
+            uri = f"http://127.0.0.1:{port}"
+            started = time.perf_counter()
+            experiment_id, parent_id, point = make_sweep(uri, n_configs, n_seeds, epochs)
+            logging_s = time.perf_counter() - started
+            mlflow.set_tracking_uri(uri)  # resume's client, as a job's
+            lookup = [seconds(lambda: resume.claim(experiment_id, point, "lookup", {}, rerun=False)) for _ in range(lookups)]
+            report_s = seconds(lambda: report.make_report(sweep=parent_id, tracking_uri=uri, out_dir=root / "report"))
+            rows = len(pd.read_csv(root / "report" / "comparison.csv"))
+        finally:
+            server.terminate()
+            server.wait(30)
+    return {"configs": n_configs, "seeds": n_seeds, "epochs": epochs, "runs": n_configs * n_seeds,
+            "logging_s": logging_s, "report_s": report_s, "report_rows": rows,
+            "resume_lookup_median_s": statistics.median(lookup), "resume_lookup_max_s": max(lookup)}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench_store", description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", type=int, default=100, help="configs in the sweep (default 100)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds per config (default 10)")
+    p.add_argument("--epochs", type=int, default=20, help="steps of each curve (default 20)")
+    p.add_argument("--lookups", type=int, default=20, help="resume lookups timed (default 20)")
+    p.add_argument("--out", help="write the numbers as JSON here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # MLflow prints a link per run it ends on a server
+    result = {"command": "python -m mlp_sweep.bench_store " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "machine": machine_basics(), **measure(args.configs, args.seeds, args.epochs, args.lookups)}
+    print(f"{result['runs']} runs ({result['configs']} configs x {result['seeds']} seeds, {result['epochs']}-step curves) "
+          f"behind mlflow server: logged in {result['logging_s']:.0f} s; report {result['report_s']:.1f} s "
+          f"({result['report_rows']} rows); resume lookup median {1000 * result['resume_lookup_median_s']:.0f} ms "
+          f"(max {1000 * result['resume_lookup_max_s']:.0f} ms)")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

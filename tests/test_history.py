@@ -1,0 +1,111 @@
+"""Reading many runs back in few calls: metric histories in bulk (a SQL store, a real
+tracking server, and the run-by-run fallback), and figures that stay readable for a
+sweep of many configs."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+from mlp_sweep import bench_store, history, plots
+
+
+def log_values(client: MlflowClient, run_id: str, key: str, values: list[tuple[int, float]]) -> None:
+    """Log (step, value) pairs in this order, one batch each, so that later ones carry later timestamps."""
+    for i, (step, value) in enumerate(values):
+        client.log_batch(run_id, metrics=[Metric(key, value, 1_000_000 + i, step)])
+
+
+@pytest.fixture
+def three_runs(store):
+    """Three runs with known curves: a value logged twice at one step (the later wins), a run without a metric."""
+    client = MlflowClient()
+    experiment_id = client.create_experiment("history")
+    a, b, c = (client.create_run(experiment_id).info.run_id for _ in range(3))
+    log_values(client, a, "val_loss", [(1, 0.5), (2, 0.4), (3, 0.3), (2, 0.35)])
+    log_values(client, a, "epoch_time_s", [(1, 2.0), (2, 1.0)])
+    log_values(client, b, "val_loss", [(1, 0.9)])
+    log_values(client, c, "epoch_time_s", [(1, 3.0)])
+    expected = {a: {"val_loss": {1: 0.5, 2: 0.35, 3: 0.3}, "epoch_time_s": {1: 2.0, 2: 1.0}},
+                b: {"val_loss": {1: 0.9}, "epoch_time_s": {}},
+                c: {"val_loss": {}, "epoch_time_s": {1: 3.0}}}
+    return client, [a, b, c], expected
+
+
+def test_bulk_histories_of_a_sql_store_match_what_was_logged(three_runs):
+    client, ids, expected = three_runs
+    assert history.metric_histories(client, ids, ("val_loss", "epoch_time_s")) == expected
+
+
+def test_chunks_and_a_filled_answer_fall_back_to_run_by_run(three_runs, monkeypatch):
+    client, ids, expected = three_runs
+    monkeypatch.setattr(history, "BULK_RUNS", 2)  # two calls per metric: runs a, b then c
+    assert history.metric_histories(client, ids, ("val_loss", "epoch_time_s")) == expected
+    monkeypatch.setattr(history, "BULK_POINTS", 2)  # a's four val_loss values fill the answer: asked run by run
+    assert history.metric_histories(client, ids, ("val_loss", "epoch_time_s")) == expected
+
+
+def curves_of(n_configs: int, epochs: int = 3, seeds: int = 2) -> dict:
+    rng = np.random.default_rng(0)
+    index = pd.RangeIndex(1, epochs + 1)
+    return {f"c{i}": {m: pd.DataFrame(rng.random((epochs, seeds)), index=index) for m in ("val_loss", "val_accuracy")}
+            for i in range(n_configs)}
+
+
+def legend_texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+
+
+def test_many_configs_highlight_the_best_and_draw_the_rest_faint():
+    n = plots.HIGHLIGHTED + 4
+    curves = curves_of(n)
+    fig = plots.overlaid_curves(curves, ("val_loss", "val_accuracy"), "sweep", {label: ("mlp2", "none") for label in curves})
+    assert legend_texts(fig) == [f"c{i}" for i in range(plots.HIGHLIGHTED)] + ["the other 4 configs"]
+    lines = fig.axes[0].get_lines()
+    grey = [line for line in lines if line.get_color() == "0.75"]
+    coloured = {line.get_color() for line in lines} - {"0.75"}
+    assert len(grey) == 4 and len(coloured) == plots.HIGHLIGHTED  # all share (model, reg): a colour per config
+
+
+def test_few_configs_keep_colour_by_model_and_dash_by_regularisation():
+    curves = curves_of(3)
+    keys = {"c0": ("mlp2", "none"), "c1": ("mlp2", "bn"), "c2": ("mlp3", "none")}
+    fig = plots.overlaid_curves(curves, ("val_loss", "val_accuracy"), "sweep", keys)
+    assert legend_texts(fig) == ["c0", "c1", "c2"]
+    c0, c1, c2 = fig.axes[0].get_lines()
+    assert c0.get_color() == c1.get_color() != c2.get_color()
+    assert c0.get_linestyle() == c2.get_linestyle() != c1.get_linestyle()
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = bench_store.free_port()
+    proc = bench_store.start_server(tmp_path / "server", port)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.mark.slow
+def test_bulk_histories_from_a_tracking_server_match_run_by_run(server, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    experiment_id, _, _ = bench_store.make_sweep(server, n_configs=3, n_seeds=2, epochs=4)
+    client = MlflowClient(server)
+    ids = [r.info.run_id for r in client.search_runs([experiment_id], "tags.`mlflow.parentRunId` != ''")]
+    keys = ("val_loss", "epoch_time_s")
+    one_by_one = {i: {k: {m.step: m.value for m in client.get_metric_history(i, k)} for k in keys} for i in ids}
+    assert len(ids) == 6 and all(len(one_by_one[i]["val_loss"]) == 4 for i in ids)
+    assert history.metric_histories(client, ids, keys) == one_by_one
+
+
+@pytest.mark.slow
+def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
+    out = tmp_path / "store.json"
+    bench_store.main(["--configs", "3", "--seeds", "2", "--epochs", "3", "--lookups", "2", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert (result["runs"], result["report_rows"]) == (6, 3)
+    assert result["report_s"] > 0 and 0 < result["resume_lookup_median_s"] <= result["resume_lookup_max_s"]
+    assert result["machine"]["cores"] > 0 and result["command"].startswith("python -m mlp_sweep.bench_store")
