@@ -11,6 +11,7 @@ of a composed config, where ``optimizer.lr`` tells the configs apart; a curve of
 every per-epoch metric; the final metrics). Then it times, against the server:
 
 - the report (:func:`mlp_sweep.report.make_report`), files and figures included;
+- the curves the report reads, in bulk and run by run (as the client alone would ask);
 - a resume lookup: what a job of a resumed sweep asks before it trains
   (:func:`mlp_sweep.resume.claim` on a grid point a FINISHED run holds).
 """
@@ -33,7 +34,7 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import identity, report, resume, schema, tracking
+from mlp_sweep import history, identity, report, resume, schema, tracking
 from mlp_sweep.bench import machine_basics
 
 SERVER_START_S = 120
@@ -134,13 +135,17 @@ def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str
             mlflow.set_tracking_uri(uri)  # resume's client, as a job's
             lookup = [seconds(lambda: resume.claim(experiment_id, point, "lookup", {}, rerun=False)) for _ in range(lookups)]
             report_s = seconds(lambda: report.make_report(sweep=parent_id, tracking_uri=uri, out_dir=root / "report"))
+            client = MlflowClient(uri)
+            run_ids = [r.info.run_id for r in resume.child_runs(client, client.get_run(parent_id))]
+            curves_s = {f"curves_{'bulk' if bulk else 'per_run'}_s": seconds(
+                lambda: history.metric_histories(client, run_ids, report.CURVE_METRICS, bulk=bulk)) for bulk in (True, False)}
             rows = len(pd.read_csv(root / "report" / "comparison.csv"))
         finally:
             server.terminate()
             server.wait(30)
     return {"configs": n_configs, "seeds": n_seeds, "epochs": epochs, "runs": n_configs * n_seeds,
-            "logging_s": logging_s, "report_s": report_s, "report_rows": rows,
-            "resume_lookup_median_s": statistics.median(lookup), "resume_lookup_max_s": max(lookup)}
+            "logging_s": logging_s, "report_s": report_s, "report_rows": rows, **curves_s,
+            "resume_lookup_median_s": statistics.median(lookup), "resume_lookup_max_s": max(lookup), "resume_lookups_s": lookup}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -160,7 +165,8 @@ def main(argv: list[str] | None = None) -> dict:
               "machine": machine_basics(), **measure(args.configs, args.seeds, args.epochs, args.lookups)}
     print(f"{result['runs']} runs ({result['configs']} configs x {result['seeds']} seeds, {result['epochs']}-step curves) "
           f"behind mlflow server: logged in {result['logging_s']:.0f} s; report {result['report_s']:.1f} s "
-          f"({result['report_rows']} rows); resume lookup median {1000 * result['resume_lookup_median_s']:.0f} ms "
+          f"({result['report_rows']} rows; its curves {result['curves_bulk_s']:.1f} s in bulk, "
+          f"{result['curves_per_run_s']:.1f} s run by run); resume lookup median {1000 * result['resume_lookup_median_s']:.0f} ms "
           f"(max {1000 * result['resume_lookup_max_s']:.0f} ms)")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

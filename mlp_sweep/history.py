@@ -21,13 +21,17 @@ BULK_POINTS = 25_000  # and of values a call: a chunk that fills it is asked aga
 History = dict[str, dict[str, dict[int, float]]]  # run id -> metric -> step -> value
 
 
-def metric_histories(client: MlflowClient, run_ids: list[str], keys: tuple[str, ...]) -> History:
-    """Every value each run logged of each metric, by step (the last value logged at a step wins)."""
+def metric_histories(client: MlflowClient, run_ids: list[str], keys: tuple[str, ...], bulk: bool = True) -> History:
+    """Every value each run logged of each metric, by step (the last value logged at a step wins).
+
+    ``bulk=False`` asks run by run, as the client alone would (the benchmark's comparison).
+    """
     store = client._tracking_client.store  # the client's own store: its URI and credentials
     histories: History = {run_id: {key: {} for key in keys} for run_id in run_ids}
     for key in keys:
         for start in range(0, len(run_ids), BULK_RUNS):
-            for run_id, step, value in _values(store, run_ids[start:start + BULK_RUNS], key):
+            chunk = run_ids[start:start + BULK_RUNS]
+            for run_id, step, value in (_values(store, chunk, key) if bulk else _one_by_one(store, chunk, key)):
                 histories[run_id][key][step] = value
     return histories
 
@@ -46,4 +50,8 @@ def _values(store, run_ids: list[str], key: str) -> list[tuple[str, int, float]]
         bulk = [(m.run_id, m.step, m.value) for m in store.get_metric_history_bulk(run_ids, key, BULK_POINTS)]
     if bulk is not None and len(bulk) < BULK_POINTS:
         return bulk
+    return _one_by_one(store, run_ids, key)
+
+
+def _one_by_one(store, run_ids: list[str], key: str) -> list[tuple[str, int, float]]:
     return [(run_id, m.step, m.value) for run_id in run_ids for m in store.get_metric_history(run_id, key)]

@@ -30,6 +30,7 @@ from mlp_sweep.search import TAG_PRUNED
 ARTIFACT_DIR = "report"  # on the parent run
 FILES = ("comparison.md", "comparison.csv", "val_curves.png", "test_accuracy.png")
 CURVES = ("val_loss", "val_accuracy")
+CURVE_METRICS = (*CURVES, "epoch_time_s")  # what the report reads of each run's history
 TEXT_COLUMNS = ("config", "model", "hidden layers", "BN", "optimizer", "vs best (Welch)", "other")  # left-aligned
 
 
@@ -135,7 +136,7 @@ def runs_frame(client: MlflowClient, runs: list[Run]) -> tuple[pd.DataFrame, dic
             kept.append(run)
         else:
             notes.append(f"Left out {run.info.run_name} ({run.info.status}{': ' + why[:120] if why else ''}).")
-    histories = history.metric_histories(client, [r.info.run_id for r in kept], (*CURVES, "epoch_time_s"))
+    histories = history.metric_histories(client, [r.info.run_id for r in kept], CURVE_METRICS)
     curves = {run_id: {k: pd.Series(steps, dtype=float).sort_index() for k, steps in by_key.items()}
               for run_id, by_key in histories.items()}
     rows = [{"run_id": run.info.run_id, "run_name": run.info.run_name, "group": identity.replicate_group(run.data.tags),
