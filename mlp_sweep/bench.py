@@ -214,9 +214,10 @@ def grid_seconds(rows: list[dict], arm: str) -> float:
 
 
 def time_command(args: list[str], data_dir: list[str], workdir: Path) -> dict[str, object]:
-    """Wall time of a grid command as a user runs it, into a store of its own."""
+    """Wall time of a grid command as a user runs it the first time: into a store of its own, compile cache empty."""
     workdir.mkdir(parents=True, exist_ok=True)
     full = [*args, *data_dir, f"tracking.uri=sqlite:///{workdir / 'sweep.db'}", "tracking.experiment=bench_sweep",
+            f"trainer.compile_cache={workdir / 'jax_cache'}",
             f"hydra.sweep.dir={workdir / 'multirun'}"]
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "mlp_sweep", *full], check=True, cwd=workdir, capture_output=True)
@@ -276,7 +277,8 @@ def main(argv: list[str] | None = None) -> dict:
         configs = [tuple(name.split("-", 1)) for name in args.configs.split(",")]
     data_dir = [f"dataset.data_dir={Path(args.data_dir).resolve()}"] if args.data_dir else []
     with tempfile.TemporaryDirectory(prefix="mlp_sweep_bench_") as tmp:
-        overrides = [f"trainer.epochs={epochs}", f"trainer.backend={args.backend}", "tracking.log_model=false",
+        overrides = [f"trainer.epochs={epochs}", f"trainer.backend={args.backend}", "trainer.compile_cache=null",
+                     "tracking.log_model=false",
                      f"tracking.uri=sqlite:///{Path(tmp) / 'bench.db'}", "tracking.rerun=true", *data_dir]
         if args.quick:
             overrides += ["dataset=smoke"] + (["dataset.verify_checksum=false"] if args.data_dir else [])

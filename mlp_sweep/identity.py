@@ -24,7 +24,7 @@ from mlp_sweep import tracking
 # The data is covered by its checksum, so where it lies (data_dir) and whether it
 # was compared with MNIST's published sums (verify_checksum) do not count, nor how a
 # search proposed the config (search: its trial, study, replicates).
-HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "trainer.steps_per_execution", "tracking",
+HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "trainer.steps_per_execution", "trainer.compile_cache", "tracking",
                  "dataset.data_dir", "dataset.verify_checksum", "search")
 
 # The package modules that decide what a run computes: reading and splitting the

@@ -81,6 +81,10 @@ class TrainerConf:
     threads: Optional[int] = None
     # Keras' backend: tensorflow, or jax (pip install -e ".[jax]"). One per process, so one per sweep.
     backend: str = "tensorflow"
+    # JAX only: a folder for XLA's compiled programs, shared by every job and sweep that uses it,
+    # so that a config's other seeds, a resumed sweep and the other workers skip compiling (the
+    # same programs: the same numbers). null: JAX's own setting ($JAX_COMPILATION_CACHE_DIR).
+    compile_cache: Optional[str] = "~/.cache/mlp_sweep/jax"
 
 
 @dataclass

@@ -9,6 +9,7 @@ import os
 import re
 import time
 import warnings
+from pathlib import Path
 
 import keras
 import mlflow
@@ -20,7 +21,7 @@ from mlflow.models import infer_signature
 from omegaconf import DictConfig, OmegaConf
 
 from mlp_sweep import data, identity, plots, resume, runtime, search, tracking
-from mlp_sweep.errors import DivergedError
+from mlp_sweep.errors import ConfigError, DivergedError
 from mlp_sweep.model import build_mlp, build_optimizer
 from mlp_sweep.schema import validate
 
@@ -92,6 +93,29 @@ def use_threads(threads: int | None) -> None:
         pass
 
 
+def use_compile_cache(folder: str | None) -> None:
+    """Keep XLA's compiled programs on disk (JAX only): a job whose step another job compiled loads it.
+
+    A config's seeds share their programs, and a model's initializers compile once per
+    shape, so a multi-seed sweep, a search's replicates, a resumed sweep and the other
+    worker of a parallel one skip seconds of compiling a job. JAX keys each entry by the
+    program, the compiler's options and versions: a hit is the same executable, the same
+    numbers. Read at the process's first compile: a reused worker keeps its first job's folder.
+    """
+    if folder is None or keras.backend.backend() != "jax":
+        return
+    import jax
+
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"trainer.compile_cache={folder} cannot be created ({e.strerror}): "
+                          "give a writable folder, or null to leave JAX's own setting") from e
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # the initializers' small programs too
+
+
 def backend_versions() -> dict[str, str]:
     """Keras, its backend and MLflow, as tags and as the logged model's requirements."""
     backend = keras.backend.backend()
@@ -134,6 +158,7 @@ def train(cfg: DictConfig, progress: str = "bar") -> dict[str, float]:
     """
     validate(cfg)
     runtime.use_backend(cfg.trainer.backend)  # refuses a process whose Keras runs another backend
+    use_compile_cache(cfg.trainer.compile_cache)
     experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
     splits = load_data(cfg)  # its checksum is part of the run's identity
     point = identity.grid_point(cfg, splits.sha256)

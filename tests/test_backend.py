@@ -17,7 +17,8 @@ jax = pytest.importorskip("jax", reason="the JAX backend is an extra: pip instal
 
 def smoke_args(tmp_path, data, *overrides: str) -> list[str]:
     return ["experiment=smoke", "trainer.backend=jax", f"dataset.data_dir={data}", "dataset.verify_checksum=false",
-            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.sweep.dir={tmp_path / 'multirun'}", *overrides]
+            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            f"trainer.compile_cache={tmp_path / 'jax_cache'}", *overrides]
 
 
 def test_the_backend_is_part_of_the_config_hash():
@@ -65,11 +66,12 @@ def test_jax_smoke_grid_on_parallel_workers_logs_reloadable_models(tiny_mnist, t
 
 
 @pytest.mark.slow
-def test_jax_same_seed_same_numbers_and_the_nan_stop(tiny_mnist, tmp_path):
+def test_jax_same_seed_same_numbers_from_the_compile_cache_and_the_nan_stop(tiny_mnist, tmp_path):
     args = smoke_args(tmp_path, tiny_mnist, "model=mlp2", "reg=bn_dropout", "trainer.epochs=2", "tracking.log_model=false",
                       "tracking.rerun=true")
-    for _ in range(2):
+    for _ in range(2):  # the second run loads the programs the first compiled (the compile cache)
         assert run_cli(*args, cwd=tmp_path).returncode == 0
+        assert any((tmp_path / "jax_cache").iterdir())
     a, b = all_runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     for key in ("loss", "val_loss", "val_accuracy"):
@@ -78,3 +80,13 @@ def test_jax_same_seed_same_numbers_and_the_nan_stop(tiny_mnist, tmp_path):
     diverged = run_cli(*args, "optimizer=sgd", "optimizer.lr=1e30", cwd=tmp_path)  # 1e6 stays finite on JAX
     assert diverged.returncode == 1
     assert "error: loss became nan at epoch 1, batch " in diverged.stderr
+
+
+@pytest.mark.slow
+def test_a_compile_cache_that_cannot_be_made_is_refused_before_any_run(tiny_mnist, tmp_path):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    result = run_cli(*smoke_args(tmp_path, tiny_mnist, f"trainer.compile_cache={blocked / 'jax'}"), cwd=tmp_path, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: trainer.compile_cache={blocked / 'jax'} cannot be created")
+    assert all_runs(f"sqlite:///{tmp_path / 'mlflow.db'}") == []

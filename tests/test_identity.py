@@ -17,6 +17,7 @@ def hash_of(*overrides: str) -> str:
     "trainer.seed=7",  # the seed is the fourth part of a grid point, not the config
     "trainer.threads=1",
     "trainer.steps_per_execution=1",
+    "trainer.compile_cache=/elsewhere",  # a cache hit is the same program
     "tracking.uri=sqlite:///elsewhere.db",
     "tracking.experiment=other",
     "tracking.rerun=true",
