@@ -47,3 +47,37 @@ def test_quick_bench_writes_sane_json(tiny_mnist, tmp_path):
         assert c["flops_per_epoch"]["notebook"] == epoch_flops(
             [324, 108] if c["name"].startswith("mlp2") else [507, 312, 212, 126, 84], 2500, 500)
     assert bench["grid"]["limit_s"] > 0 and bench["grid"]["notebook_s"] > 0
+
+
+def test_profile_counts_each_top_level_op_once_per_step():
+    from mlp_sweep.profile_step import per_step, top_level_ops
+
+    def op(name, ts, dur, tid=1, module="jit_train_step"):
+        return {"ph": "X", "name": name, "ts": ts, "dur": dur, "tid": tid, "args": {"hlo_module": module, "hlo_op": name}}
+
+    trace = [
+        op("while.3", 0, 10), op("copy.1", 1, 2), op("copy.2", 4, 3),  # a loop and two ops inside it
+        op("dot.7", 10, 6), op("dot.8", 0, 5, tid=2),  # after the loop; another thread
+        op("copy.9", 20, 4, module="jit_test_step"),  # the evaluation's program: not the training step
+        {"ph": "X", "name": "ThunkExecutor::Execute", "ts": 0, "dur": 30, "tid": 1, "args": {}},  # not an op
+    ]
+    ops = top_level_ops(trace, "jit_train_step")
+    assert sorted(e["name"] for e in ops) == ["dot.7", "dot.8", "while.3"]
+    # Two steps: while 10 / 2 = 5 µs, dot (6 + 5) / 2 = 5.5 µs; the copies count inside the while.
+    assert per_step(ops, steps=2) == {"dot": 5.5, "while": 5.0}
+
+
+@pytest.mark.slow
+def test_profile_of_a_real_step_on_jax(tiny_mnist, tmp_path):
+    pytest.importorskip("jax", reason="the JAX backend is an extra: pip install -e '.[jax]'")
+    out = tmp_path / "profile.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "mlp_sweep.profile_step", "--configs", "mlp2-bn_dropout", "--epochs", "1", "--out", str(out),
+         "experiment=smoke", f"dataset.data_dir={tiny_mnist}", "dataset.verify_checksum=false"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(out.read_text())["configs"]
+    assert row["steps"] == 16  # the smoke subset's 2,000 training images in batches of 128
+    assert row["op_total_us_per_step"] == pytest.approx(sum(row["op_us_per_step"].values())) and row["epoch_s"] > 0
+    assert "| mlp2-bn_dropout µs/step (share) |" in result.stdout
