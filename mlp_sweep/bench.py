@@ -108,11 +108,16 @@ def machine_basics() -> dict[str, object]:
 
 
 def machine() -> dict[str, object]:
-    """The machine, with Keras and its backend."""
+    """The machine, with Keras and its backend, and the Hydra plugins installed (each adds to ``--help``'s time)."""
+    from importlib import metadata
+
     import keras
 
     backend = keras.backend.backend()
-    return {**machine_basics(), "keras_backend": backend, backend: __import__(backend).__version__, "keras": keras.__version__}
+    plugins = sorted({d.metadata["Name"] for d in metadata.distributions()
+                      if d.metadata["Name"].lower().startswith("hydra-") and d.metadata["Name"].lower() != "hydra-core"})
+    return {**machine_basics(), "keras_backend": backend, backend: __import__(backend).__version__, "keras": keras.__version__,
+            "hydra_plugins": plugins}
 
 
 def command_seconds(args: list[str], repeats: int) -> float:

@@ -122,8 +122,9 @@ def claim(experiment_id: str, point: GridPoint, name: str, tags: dict[str, str],
     A FINISHED one wins (unless ``rerun``), and among live RUNNING ones the
     earliest (start time, then run id) wins; every command that looks after
     both runs exist reaches the same verdict. The loser deletes its own run,
-    which never trained. Runs whose process died are closed first, so a dead
-    claim is released the way orphaned runs are.
+    which never trained. Runs whose process died are closed before ours opens,
+    so a dead claim is released the way orphaned runs are. A point a FINISHED
+    run holds (most points of a resumed sweep) costs one search.
     """
     client = MlflowClient()
     if not rerun:  # first, as a resumed sweep's jobs mostly find their run: one search, then done
