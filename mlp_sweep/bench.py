@@ -220,17 +220,49 @@ def grid_seconds(rows: list[dict], arm: str) -> float:
 
 def time_command(args: list[str], data_dir: list[str], workdir: Path, repeats: int) -> dict[str, object]:
     """Wall time of a grid command as a user runs it the first time (a store of its own, the compile
-    cache empty), the best of ``repeats`` runs, all of them recorded."""
-    walls = []
+    cache empty), the best of ``repeats`` runs, all of them recorded, with where the best one's time went."""
+    runs = []
     for i in range(repeats):
         folder = workdir / str(i)
         folder.mkdir(parents=True)
-        full = [*args, *data_dir, f"tracking.uri=sqlite:///{folder / 'sweep.db'}", "tracking.experiment=bench_sweep",
+        store = f"sqlite:///{folder / 'sweep.db'}"
+        full = [*args, *data_dir, f"tracking.uri={store}", "tracking.experiment=bench_sweep",
                 f"trainer.compile_cache={folder / 'jax_cache'}", f"hydra.sweep.dir={folder / 'multirun'}"]
-        started = time.perf_counter()
+        started = time.time()
         subprocess.run([sys.executable, "-m", "mlp_sweep", *full], check=True, cwd=folder, capture_output=True)
-        walls.append(time.perf_counter() - started)
-    return {"command": "python -m mlp_sweep " + " ".join(args), "wall_s": min(walls), "walls_s": walls}
+        runs.append((time.time() - started, store, started))
+    wall, store, started = min(runs)
+    return {"command": "python -m mlp_sweep " + " ".join(args), "wall_s": wall, "walls_s": [r[0] for r in runs],
+            "breakdown": grid_breakdown(store, started, started + wall)}
+
+
+def grid_breakdown(store: str, started: float, ended: float) -> dict[str, float]:
+    """Where a grid command's wall time went, from its runs in MLflow.
+
+    Start-up and the end are wall seconds; the rest are seconds summed over the jobs,
+    which ``workers`` ran at once: compiling is each job's first
+    epoch beyond its median epoch, outside fit is a run's time not spent fitting
+    (building the model, evaluating, logging the model and figures), and idle is
+    worker time inside the sweep's span that no run used (between jobs, and a worker
+    waiting while the last job finishes).
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store)
+    children = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+                if r.data.tags.get("mlp_sweep.sweep") != "parent"]
+    spans = [(r.info.start_time / 1000, r.info.end_time / 1000) for r in children]
+    workers = max(sum(a <= s < b for a, b in spans) for s, _ in spans)
+    first_epochs, fitting, outside = 0.0, 0.0, 0.0
+    for run, (start, end) in zip(children, spans):
+        epochs = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "epoch_time_s"), key=lambda m: m.step)]
+        first_epochs += epochs[0] - statistics.median(epochs[1:])
+        fitting += run.data.metrics["train_time_s"]
+        outside += (end - start) - run.data.metrics["train_time_s"]
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return {"workers": workers, "start_up_s": first - started, "end_s": ended - last, "job_s": {
+        "compiling": first_epochs, "epochs": fitting - first_epochs, "outside_fit": outside,
+        "idle": workers * (last - first) - sum(e - s for s, e in spans)}}
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -261,6 +293,11 @@ def table(result: dict) -> str:
         walls = ", ".join(f"{w:.0f}" for w in s.get("walls_s", [s["wall_s"]]))
         lines.append(f"{name}: `{s['command']}` {s['wall_s']:.0f} s wall (best of {walls}; {s['wall_s'] / g['limit_s']:.1f}× the limit, "
                      f"{g['notebook_s'] / s['wall_s']:.1f}× faster than the notebook's grid)")
+        if "breakdown" in s:
+            b = s["breakdown"]
+            lines.append(f"  where it went: start-up {b['start_up_s']:.0f} s, the end (report, exit) {b['end_s']:.0f} s; "
+                         f"summed over {b['workers']} worker(s): " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s"
+                                                                           for k, v in b["job_s"].items()))
     return "\n".join(lines)
 
 
