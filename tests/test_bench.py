@@ -81,3 +81,27 @@ def test_profile_of_a_real_step_on_jax(tiny_mnist, tmp_path):
     assert row["steps"] == 16  # the smoke subset's 2,000 training images in batches of 128
     assert row["op_total_us_per_step"] == pytest.approx(sum(row["op_us_per_step"].values())) and row["epoch_s"] > 0
     assert "| mlp2-bn_dropout µs/step (share) |" in result.stdout
+
+
+def test_grid_breakdown_of_runs_with_known_times(tmp_path):
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    from mlp_sweep.bench import grid_breakdown
+
+    store = f"sqlite:///{tmp_path / 'sweep.db'}"
+    client = MlflowClient(store)
+    experiment_id = client.create_experiment("bench_sweep")
+    client.create_run(experiment_id, start_time=99_000, tags={"mlp_sweep.sweep": "parent"})  # not a job
+    # (start s, end s, epoch times, train_time_s): A and B at once, then C in B's worker.
+    jobs = [(100, 130, [5, 2, 2, 3], 12), (101, 121, [4, 1, 1], 6), (122, 140, [3, 2, 2], 7)]
+    for start, end, epochs, train in jobs:
+        run_id = client.create_run(experiment_id, start_time=start * 1000).info.run_id
+        client.log_batch(run_id, metrics=[Metric("epoch_time_s", t, 0, i) for i, t in enumerate(epochs, 1)]
+                         + [Metric("train_time_s", train, 0, 0)])
+        client.set_terminated(run_id, end_time=end * 1000)
+    b = grid_breakdown(store, started=95, ended=143)
+    assert (b["workers"], b["start_up_s"], b["end_s"]) == (2, 5, 3)
+    # compiling: first epoch minus the median of the rest, 3 + 3 + 1; outside fit: run time less
+    # train time, 18 + 14 + 11; idle: 2 workers x (140 - 100) s less the runs' 30 + 20 + 18 s.
+    assert b["job_s"] == {"compiling": 7, "epochs": 25 - 7, "outside_fit": 43, "idle": 12}
