@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from mlp_sweep import history, identity, report, resume, schema, tracking
@@ -62,14 +63,14 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
 
 
 def seconds(fn) -> float:
+    """The wall time of one call."""
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
 
 
 def free_port() -> int:
-    import socket
-
+    """A loopback port nothing listens on (now)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -104,8 +105,8 @@ def log_run(client: MlflowClient, experiment_id: str, parent_id: str, cfg, epoch
     client.set_terminated(run.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
-def make_sweep(uri: str, n_configs: int, n_seeds: int, epochs: int) -> tuple[str, str, object]:
-    """The synthetic sweep; returns (experiment id, parent run id, one config of it, for the lookup)."""
+def make_sweep(uri: str, n_configs: int, n_seeds: int, epochs: int) -> tuple[str, str, identity.GridPoint]:
+    """The synthetic sweep; returns (experiment id, parent run id, the grid point of one of its runs, to look up)."""
     client = MlflowClient(uri)
     experiment_id = client.create_experiment("bench_store")
     parent = client.create_run(experiment_id, run_name="synthetic", tags={tracking.TAG_SWEEP: "parent"}).info
@@ -124,6 +125,7 @@ def make_sweep(uri: str, n_configs: int, n_seeds: int, epochs: int) -> tuple[str
 
 
 def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str, object]:
+    """A server of its own, the synthetic sweep in it, then the timings against it."""
     with tempfile.TemporaryDirectory(prefix="mlp_sweep_store_") as tmp:
         root, port = Path(tmp), free_port()
         server = start_server(root, port)

@@ -187,9 +187,11 @@ def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs:
     plots.save_figure(plots.overlaid_curves(by_config, CURVES, f"sweep {report.parent.info.run_name}", keys),
                       report.out_dir / "val_curves.png")
     top = s.head(BARS)
-    shown = f"the best {len(top)} of {len(s)} configs by validation (all in comparison.csv)" if len(s) > BARS else "rows in validation order"
+    shown = (f"the best {len(top)} of {len(s)} configs by validation (all in comparison.csv)" if len(s) > BARS
+             else "rows in validation order")
     plots.save_figure(plots.errorbars(
-        [f"{c} (n={n})" for c, n in zip(top["config"], top["n"])], 100 * top["test_accuracy_mean"], 100 * top["test_accuracy_std"],
+        [f"{c} (n={n})" for c, n in zip(top["config"], top["n"])],
+        100 * top["test_accuracy_mean"], 100 * top["test_accuracy_std"],
         f"test accuracy % (mean over seeds, bars ± 1 std; {shown})",
         f"sweep {report.parent.info.run_name}: test accuracy per config"), report.out_dir / "test_accuracy.png")
 

@@ -6,7 +6,6 @@ import gzip
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from importlib.resources import files
@@ -18,6 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from mlp_sweep import schema, tracking
+from mlp_sweep.bench_store import free_port  # noqa: F401 (the tests' too)
 from mlp_sweep.data import ENV_DATA_DIR, to_idx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,13 +68,6 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) 
         [sys.executable, "-m", "mlp_sweep", *args],
         cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
     )
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (now)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop(proc: subprocess.Popen) -> None:

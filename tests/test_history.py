@@ -108,5 +108,6 @@ def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
     bench_store.main(["--configs", "3", "--seeds", "2", "--epochs", "3", "--lookups", "2", "--out", str(out)])
     result = json.loads(out.read_text())
     assert (result["runs"], result["report_rows"]) == (6, 3)
-    assert min(result["report_s"], result["curves_bulk_s"], result["curves_per_run_s"]) > 0 and 0 < result["resume_lookup_median_s"] <= result["resume_lookup_max_s"]
+    assert min(result["report_s"], result["curves_bulk_s"], result["curves_per_run_s"]) > 0
+    assert 0 < result["resume_lookup_median_s"] <= result["resume_lookup_max_s"] and len(result["resume_lookups_s"]) == 2
     assert result["machine"]["cores"] > 0 and result["command"].startswith("python -m mlp_sweep.bench_store")
