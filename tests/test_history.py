@@ -3,6 +3,8 @@ tracking server, and the run-by-run fallback), and figures that stay readable fo
 sweep of many configs."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,7 @@ def log_values(client: MlflowClient, run_id: str, key: str, values: list[tuple[i
 @pytest.fixture
 def three_runs(store):
     """Three runs with known curves: a value logged twice at one step (the later wins), a run without a metric."""
-    client = MlflowClient()
+    client = MlflowClient(store)  # this test's store, whatever tracking URI an earlier test set in this process
     experiment_id = client.create_experiment("history")
     a, b, c = (client.create_run(experiment_id).info.run_id for _ in range(3))
     log_values(client, a, "val_loss", [(1, 0.5), (2, 0.4), (3, 0.3), (2, 0.35)])
@@ -105,7 +107,9 @@ def test_bulk_histories_from_a_tracking_server_match_run_by_run(server, monkeypa
 @pytest.mark.slow
 def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
     out = tmp_path / "store.json"
-    bench_store.main(["--configs", "3", "--seeds", "2", "--epochs", "3", "--lookups", "2", "--out", str(out)])
+    done = subprocess.run([sys.executable, "-m", "mlp_sweep.bench_store", "--configs", "3", "--seeds", "2", "--epochs", "3",
+                           "--lookups", "2", "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert (result["runs"], result["report_rows"]) == (6, 3)
     assert min(result["report_s"], result["curves_bulk_s"], result["curves_per_run_s"]) > 0
