@@ -120,6 +120,20 @@ def machine() -> dict[str, object]:
             "hydra_plugins": plugins}
 
 
+def command_line(module: str, argv: list[str] | None) -> str:
+    """How a benchmark was run, for its results file."""
+    return f"python -m mlp_sweep.{module} " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def write_results(result: dict, text: str, out: str | None) -> dict:
+    """Print a benchmark's table and write every number as JSON to ``out``."""
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def command_seconds(args: list[str], repeats: int) -> float:
     """Best wall time of ``python -m mlp_sweep <args>``, a fresh interpreter each time."""
 
@@ -341,7 +355,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{rows[-1]['name']}: " + ", ".join(f"{arm} {rows[-1][arm]['median_s']:.2f} s" for arm in ARMS),
                   file=sys.stderr, flush=True)
         result = {
-            "command": "python -m mlp_sweep.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": command_line("bench", argv),
             "machine": machine(), "matmul": {**mm, "gflops": gflops}, "help_s": help_s,
             "settings": {"epochs_per_run": epochs, "measured": f"epochs 2..{epochs}", "repeats": args.repeats,
                          "overrides": [o for o in overrides if not o.startswith("tracking.")]},
@@ -352,11 +366,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.sweep:
             result["sweep"] = {name: time_command(cmd, data_dir, Path(tmp) / name, args.repeats)
                                for name, cmd in SWEEP_COMMANDS.items()}
-    print(table(result))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return write_results(result, table(result), args.out)
 
 
 if __name__ == "__main__":

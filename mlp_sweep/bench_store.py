@@ -17,7 +17,6 @@ every per-epoch metric; the final metrics). Then it times, against the server:
 """
 
 import argparse
-import json
 import math
 import os
 import socket
@@ -36,7 +35,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from mlp_sweep import history, identity, report, resume, schema, tracking
-from mlp_sweep.bench import machine_basics
+from mlp_sweep.bench import command_line, machine_basics, write_results
 
 SERVER_START_S = 120
 LOGGING_THREADS = 8  # the server answers several clients at once; a sweep's jobs log in parallel too
@@ -163,18 +162,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # MLflow prints a link per run it ends on a server
-    result = {"command": "python -m mlp_sweep.bench_store " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": machine_basics(), **measure(args.configs, args.seeds, args.epochs, args.lookups)}
-    print(f"{result['runs']} runs ({result['configs']} configs x {result['seeds']} seeds, {result['epochs']}-step curves) "
-          f"behind mlflow server: logged in {result['logging_s']:.0f} s; report {result['report_s']:.1f} s "
-          f"({result['report_rows']} rows; its curves {result['curves_bulk_s']:.1f} s in bulk, "
-          f"{result['curves_per_run_s']:.1f} s run by run); resume lookup median {1000 * result['resume_lookup_median_s']:.0f} ms "
-          f"(max {1000 * result['resume_lookup_max_s']:.0f} ms)")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    result = {"command": command_line("bench_store", argv), "machine": machine_basics(),
+              **measure(args.configs, args.seeds, args.epochs, args.lookups)}
+    return write_results(result, summary(result), args.out)
 
+
+def summary(result: dict) -> str:
+    """The numbers in one line, as the command prints them."""
+    return (f"{result['runs']} runs ({result['configs']} configs x {result['seeds']} seeds, {result['epochs']}-step curves) "
+            f"behind mlflow server: logged in {result['logging_s']:.0f} s; report {result['report_s']:.1f} s "
+            f"({result['report_rows']} rows; its curves {result['curves_bulk_s']:.1f} s in bulk, "
+            f"{result['curves_per_run_s']:.1f} s run by run); resume lookup median "
+            f"{1000 * result['resume_lookup_median_s']:.0f} ms (max {1000 * result['resume_lookup_max_s']:.0f} ms)")
 
 if __name__ == "__main__":
     main()

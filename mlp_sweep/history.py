@@ -45,7 +45,7 @@ def _values(store, run_ids: list[str], key: str) -> list[tuple[str, int, float]]
                 *(("run_id", run_id) for run_id in run_ids), ("metric_key", key), ("max_results", BULK_POINTS)])
             bulk = [(m["run_id"], int(m.get("step", 0)), float(m["value"])) for m in response.json().get("metrics", [])]
         except MlflowException:  # a server without the endpoint (or behind a proxy that hides it)
-            bulk = None
+            pass
     elif hasattr(store, "get_metric_history_bulk"):
         bulk = [(m.run_id, m.step, m.value) for m in store.get_metric_history_bulk(run_ids, key, BULK_POINTS)]
     if bulk is not None and len(bulk) < BULK_POINTS:

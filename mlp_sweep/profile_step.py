@@ -22,13 +22,12 @@ import collections
 import gzip
 import json
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from mlp_sweep import runtime, schema
-from mlp_sweep.bench import machine
+from mlp_sweep.bench import command_line, machine, write_results
 
 DEFAULT_CONFIGS = ("mlp5-bn_dropout", "mlp5-bn")  # the slowest model, and the same without dropout
 TOP = 12  # op kinds listed per config; the rest are summed as "other"
@@ -123,13 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
     runtime.import_tensorflow_quietly()
     overrides = ["trainer.compile_cache=null", *args.overrides]
     rows = [profile_config(name, args.epochs, overrides) for name in args.configs.split(",")]
-    result = {"command": "python -m mlp_sweep.profile_step " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": machine(), "configs": rows}
-    print(table(rows))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    result = {"command": command_line("profile_step", argv), "machine": machine(), "configs": rows}
+    return write_results(result, table(rows), args.out)
 
 
 if __name__ == "__main__":

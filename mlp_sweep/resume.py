@@ -160,8 +160,9 @@ def record_reuse(parent_run_id: str | None, runs: list[Run]) -> None:
     if not parent_run_id:
         return
     tags = [RunTag(tracking.TAG_REUSED_PREFIX + r.info.run_id, r.data.tags.get(tracking.TAG_GRID_POINT, "")) for r in runs]
+    client = MlflowClient()
     for start in range(0, len(tags), 100):
-        MlflowClient().log_batch(parent_run_id, tags=tags[start:start + 100])
+        client.log_batch(parent_run_id, tags=tags[start:start + 100])
 
 
 def child_runs(client: MlflowClient, parent: Run) -> list[Run]:

@@ -204,6 +204,7 @@ def reuse(holder: mlflow.entities.Run, name: str, parent: str | None) -> dict[st
     return dict(holder.data.metrics)
 
 
+DATASET_ATTEMPTS = 3  # parallel jobs may race to create the same dataset row
 MAX_DIGEST_CHARS = 36  # what MLflow stores of a dataset digest; the full checksum is the run's dataset tag
 
 
@@ -222,8 +223,6 @@ def log_dataset(s: data.Splits, cfg: DictConfig) -> None:
                 raise
             time.sleep(0.2 * (attempt + 1))  # then the other job's row exists, and the input links to it
 
-
-DATASET_ATTEMPTS = 3
 
 
 def fit_and_evaluate(cfg: DictConfig, model: keras.Model, s: data.Splits, run_id: str, name: str, progress: str) -> dict[str, float]:
