@@ -20,3 +20,16 @@ class DivergedError(MlpSweepError, RuntimeError):
 
 class TrackingError(MlpSweepError, RuntimeError):
     """The MLflow store cannot be used, or the sweep or experiment asked for does not exist."""
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's message, first line only: SQLAlchemy appends the SQL and a link."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    return text.strip().splitlines()[0][:300]
+
+
+def reason(error: BaseException) -> str:
+    """One line that says what went wrong: our own errors' messages are written for the user."""
+    if isinstance(error, MlpSweepError):
+        return str(error)
+    return f"{type(error).__name__}: {first_line(error)}"

@@ -150,6 +150,18 @@ CONF_MODULE = "mlp_sweep.conf"  # conf/ of the repo, installed as a package (pyp
 MNIST_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds
 
 
+# Keys that do not change what a run computes: left out of the config hash.
+# The data is covered by its checksum, so where it lies (data_dir) and whether it
+# was compared with MNIST's published sums (verify_checksum) do not count, nor how a
+# search proposed the config (search: its trial, study, replicates).
+HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "trainer.steps_per_execution", "trainer.compile_cache", "tracking",
+                 "dataset.data_dir", "dataset.verify_checksum", "search")
+
+def is_hashed(key: str) -> bool:
+    """Whether a dotted config key counts towards the config hash (see HASH_EXCLUDED)."""
+    return not any(key == x or key.startswith(x + ".") for x in HASH_EXCLUDED)
+
+
 GROUPS = ("dataset", "model", "reg", "optimizer", "trainer", "tracking")  # a run's config, without Hydra's own
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = files(schema.CONF_MODULE)  # the configs as the app finds them, installed or not
 REAL_MNIST = Path(os.environ.get(ENV_DATA_DIR, ROOT.parent / "shared" / "data" / "mnist"))
 
-ARTIFACTS = set(tracking.RUN_ARTIFACTS)
+ARTIFACTS = set(names.RUN_ARTIFACTS)
 make_cfg = schema.compose  # conf/ with overrides, as ``python -m mlp_sweep`` composes it
 
 def write_mnist_like(folder: Path, n_train: int = 3000, n_test: int = 500, gz: bool = True, seed: int = 0) -> Path:

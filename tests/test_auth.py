@@ -37,7 +37,7 @@ needs_auth = pytest.mark.skipif(importlib.util.find_spec("flask_wtf") is None,
 @pytest.fixture
 def no_credentials(monkeypatch):
     """This process without MLflow's credential variables, and with them restored afterwards."""
-    for name in (*tracking.CREDENTIAL_VARS, tracking.ENV_TRACKING_URI):
+    for name in (*names.CREDENTIAL_VARS, names.ENV_TRACKING_URI):
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
 
@@ -104,7 +104,7 @@ def test_probe_sends_the_userinfo_as_mlflow_would_and_keeps_only_the_bare_uri(no
         uri = url.replace("http://", "http://alice:s3cr%40t@")
         assert tracking.resolve_uri(uri) == url
         tracking.check_reachable(uri)
-    assert os.environ[tracking.ENV_USERNAME] == "alice" and os.environ[tracking.ENV_PASSWORD] == "s3cr@t"
+    assert os.environ[names.ENV_USERNAME] == "alice" and os.environ[names.ENV_PASSWORD] == "s3cr@t"
     assert seen[-1] == "Basic YWxpY2U6czNjckB0"  # base64 of alice:s3cr@t
 
 
@@ -130,7 +130,7 @@ def test_redaction_of_text_and_command_lines(no_credentials):
         "uri: https://***@mlflow.example.org/x and http://h/"
     assert tracking.argv_without_userinfo(["-m", "tracking.uri=https://u:tok@h:5000", "model=mlp2"]) == \
         ["-m", "tracking.uri=https://h:5000", "model=mlp2"]
-    assert os.environ[tracking.ENV_PASSWORD] == "tok"
+    assert os.environ[names.ENV_PASSWORD] == "tok"
 
 
 # --- the real basic-auth app (slow) ----------------------------------------------------------
@@ -214,7 +214,7 @@ def test_sweep_with_credentials_logs_its_runs_and_no_secret_anywhere(auth_server
     done_userinfo = sweep(tiny_mnist, tmp_path / "multirun_userinfo", {}, f"tracking.uri={with_userinfo}", "tracking.rerun=true")
     assert done_userinfo.returncode == 0, done_userinfo.stdout[-3000:] + done_userinfo.stderr[-5000:]
 
-    children = [r for r in experiment_runs(url) if r.data.tags.get(tracking.TAG_PARENT)]
+    children = [r for r in experiment_runs(url) if r.data.tags.get(names.TAG_PARENT)]
     assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
     # The command line's userinfo went to MLflow's variables before Hydra recorded anything: the bare URI everywhere.
     assert [r.data.params["tracking.uri"] for r in children] == [url] * 4

@@ -90,8 +90,8 @@ def sweep_runs(client: MlflowClient):
     """The one parent run and its children in the smoke experiment."""
     experiment = client.get_experiment_by_name(EXPERIMENT)
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [r for r in runs if r.data.tags.get(tracking.TAG_SWEEP) == "parent"]
-    children = [r for r in runs if r.data.tags.get(tracking.TAG_PARENT) == parent.info.run_id]
+    (parent,) = [r for r in runs if r.data.tags.get(names.TAG_SWEEP) == "parent"]
+    children = [r for r in runs if r.data.tags.get(names.TAG_PARENT) == parent.info.run_id]
     assert len(runs) == 1 + len(children), "every run of the sweep is a child of its parent"
     return parent, children
 
@@ -101,7 +101,7 @@ def assert_grid_finished(client: MlflowClient) -> list:
     assert parent.info.status == "FINISHED"
     assert sorted(r.info.run_name for r in children) == ["mlp2-none-s0", "mlp3-none-s0"]
     assert all(r.info.status == "FINISHED" for r in children)
-    assert all(set(tracking.FINAL_METRICS) <= set(r.data.metrics) for r in children)
+    assert all(set(names.FINAL_METRICS) <= set(r.data.metrics) for r in children)
     return children
 
 
@@ -148,7 +148,7 @@ def test_sweep_against_a_tracking_server_reads_back_through_it(tiny_mnist, tmp_p
         assert [m.step for m in history] == [1]
 
         mlflow.set_tracking_uri(url)
-        model = mlflow.pyfunc.load_model(run.data.tags[tracking.TAG_MODEL_URI])
+        model = mlflow.pyfunc.load_model(run.data.tags[names.TAG_MODEL_URI])
         probs = np.asarray(model.predict(np.random.default_rng(0).random((3, 784), dtype=np.float32)))
         assert probs.shape == (3, 10)
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -165,7 +165,7 @@ def test_ray_local_runs_the_grid_in_parallel(tiny_mnist, tmp_path, store):
     children = assert_grid_finished(MlflowClient(tracking_uri=store))
     first, second = sorted(children, key=lambda r: r.info.start_time)
     assert second.info.start_time < first.info.end_time, "the two jobs ran at the same time"
-    assert first.data.tags[tracking.TAG_PROCESS] != second.data.tags[tracking.TAG_PROCESS]
+    assert first.data.tags[names.TAG_PROCESS] != second.data.tags[names.TAG_PROCESS]
 
 
 @pytest.mark.slow

@@ -57,7 +57,7 @@ def test_split_is_fixed_whatever_the_run_seed_and_disjoint(tmp_path):
 
 def test_subsets_and_env_var(tmp_path, monkeypatch):
     folder = write_mnist_like(tmp_path / "d", n_train=700, n_test=50)
-    monkeypatch.setenv(data.ENV_DATA_DIR, str(folder))
+    monkeypatch.setenv(names.ENV_DATA_DIR, str(folder))
     s = data.load(None, val_size=100, train_size=200, test_size=20, verify_checksum=False)
     assert (len(s.x_train), len(s.x_val), len(s.x_test)) == (200, 100, 20)
 

@@ -22,11 +22,11 @@ TIMING = {"epoch_time_s", "train_time_s"}  # wall time: the only metrics allowed
 
 
 def children(store: str) -> list:
-    return [r for r in all_runs(store) if r.data.tags.get(tracking.TAG_SWEEP) != "parent"]
+    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) != "parent"]
 
 
 def parents(store: str) -> list:
-    return [r for r in all_runs(store) if r.data.tags.get(tracking.TAG_SWEEP) == "parent"]
+    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) == "parent"]
 
 
 def histories(run_id: str) -> dict[str, list[tuple[int, float]]]:
@@ -52,8 +52,8 @@ def test_diverged_loss_stops_the_run_at_once_and_fails_it(tiny_mnist, store):
         train(cfg, progress="none")
     (run,) = all_runs(store)
     assert run.info.status == "FAILED"
-    assert run.data.tags[tracking.TAG_FAILURE].startswith("DivergedError: loss became nan at epoch 1, batch ")
-    assert not set(tracking.EPOCH_METRICS) & set(run.data.metrics)  # stopped inside the first epoch
+    assert run.data.tags[names.TAG_FAILURE].startswith("DivergedError: loss became nan at epoch 1, batch ")
+    assert not set(names.EPOCH_METRICS) & set(run.data.metrics)  # stopped inside the first epoch
 
 
 @pytest.mark.slow
@@ -74,8 +74,8 @@ def test_sweep_runs_every_job_and_counts_the_failed_ones_from_the_store(tiny_mni
                          (None, "mlp2-none-lr=1e+06-activation=nope-s0", "FAILED")}  # a FAILED run records it
     (parent,) = parents(store)
     assert parent.info.status == "FAILED"
-    assert "3 problem" not in parent.data.tags[tracking.TAG_FAILURE]  # the reasons, not the count
-    assert "DivergedError" in parent.data.tags[tracking.TAG_FAILURE]
+    assert "3 problem" not in parent.data.tags[names.TAG_FAILURE]  # the reasons, not the count
+    assert "DivergedError" in parent.data.tags[names.TAG_FAILURE]
 
 
 # --- resume -------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def test_finished_grid_point_is_skipped_unless_rerun_is_asked(tiny_mnist, store,
     assert len(all_runs(store)) == 1
     train(smoke_cfg(tiny_mnist, store, "model=mlp2", "trainer.seed=1", "tracking.log_model=false"), progress="none")
     train(smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false", "tracking.rerun=true"), progress="none")
-    assert [(r.data.tags[tracking.TAG_SEED], r.info.status) for r in all_runs(store)] == [
+    assert [(r.data.tags[names.TAG_SEED], r.info.status) for r in all_runs(store)] == [
         ("0", "FINISHED"), ("1", "FINISHED"), ("0", "FINISHED")]
 
 
@@ -108,7 +108,7 @@ def test_failed_grid_point_runs_again(tiny_mnist, store, monkeypatch):
     monkeypatch.setattr(train_module, "fit_and_evaluate", real)
     train(cfg, progress="none")
     assert [r.info.status for r in all_runs(store)] == ["FAILED", "FINISHED"]
-    assert all_runs(store)[0].data.tags[tracking.TAG_FAILURE] == "RuntimeError: disk full"
+    assert all_runs(store)[0].data.tags[names.TAG_FAILURE] == "RuntimeError: disk full"
 
 
 def dead_process_tag() -> str:
@@ -129,13 +129,13 @@ def test_run_orphaned_by_a_dead_process_is_marked_killed_and_a_live_claim_is_res
     experiment_id = tracking.use_experiment(store, cfg.tracking.experiment)
     client = MlflowClient()
     grid_point = identity.grid_point(cfg, load_data(cfg).sha256).tags()
-    orphan = client.create_run(experiment_id, tags={**grid_point, tracking.TAG_PROCESS: dead_process_tag()}).info.run_id
-    live = client.create_run(experiment_id, tags={**grid_point, tracking.TAG_PROCESS: resume.process_tag()}).info.run_id
+    orphan = client.create_run(experiment_id, tags={**grid_point, names.TAG_PROCESS: dead_process_tag()}).info.run_id
+    live = client.create_run(experiment_id, tags={**grid_point, names.TAG_PROCESS: resume.process_tag()}).info.run_id
 
     train(cfg, progress="none")
 
     assert client.get_run(orphan).info.status == "KILLED"
-    assert client.get_run(orphan).data.tags[tracking.TAG_FAILURE].startswith("interrupted: its process ")
+    assert client.get_run(orphan).data.tags[names.TAG_FAILURE].startswith("interrupted: its process ")
     assert client.get_run(live).info.status == "RUNNING"  # may still be training: left alone, and not trained again
     assert f"mlp2-none-s0: not trained here: MLflow run {live} holds this grid point" in capsys.readouterr().out
     assert sorted(r.info.status for r in all_runs(store)) == ["KILLED", "RUNNING"]  # the loser's claim is gone
@@ -170,11 +170,11 @@ def test_sweep_killed_mid_job_resumes_to_one_finished_run_per_grid_point(tiny_mn
         assert [r.info.status for r in runs if r.info.run_name == name].count("FINISHED") == 1
     (killed,) = [r for r in runs if r.info.status != "FINISHED"]
     assert (killed.info.run_name, killed.info.status) == ("mlp2-bn-s0", "KILLED")
-    assert killed.data.tags[tracking.TAG_FAILURE].startswith("interrupted: its process ")
+    assert killed.data.tags[names.TAG_FAILURE].startswith("interrupted: its process ")
     assert [p.info.status for p in parents(store)] == ["KILLED", "FINISHED"]
-    reused = {k: v for k, v in parents(store)[1].data.tags.items() if k.startswith(tracking.TAG_REUSED_PREFIX)}
+    reused = {k: v for k, v in parents(store)[1].data.tags.items() if k.startswith(names.TAG_REUSED_PREFIX)}
     (finished,) = [r for r in runs if r.info.run_name == "mlp2-none-s0"]
-    assert reused == {tracking.TAG_REUSED_PREFIX + finished.info.run_id: finished.data.tags[tracking.TAG_GRID_POINT]}
+    assert reused == {names.TAG_REUSED_PREFIX + finished.info.run_id: finished.data.tags[names.TAG_GRID_POINT]}
     with sqlite3.connect(tmp_path / "mlflow.db") as db:  # the store survived the kill intact
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert all(histories(r.info.run_id) for r in runs if r.info.status == "FINISHED")
@@ -192,16 +192,16 @@ def test_parallel_jobs_lose_no_run_metric_or_artifact(tiny_mnist, tmp_path):
     (parent,) = parents(store)
     runs = children(store)
     assert sorted(r.info.run_name for r in runs) == ["mlp2-none-s0", "mlp3-none-s0", "mlp5-none-s0"]
-    assert len({r.data.tags[tracking.TAG_PROCESS] for r in runs}) == 3  # three worker processes at once
+    assert len({r.data.tags[names.TAG_PROCESS] for r in runs}) == 3  # three worker processes at once
     client = MlflowClient()
     for run in runs:
         assert run.info.status == "FINISHED"
-        assert run.data.tags[tracking.TAG_PARENT] == parent.info.run_id  # the parent reached every worker
-        for key in tracking.EPOCH_METRICS:
+        assert run.data.tags[names.TAG_PARENT] == parent.info.run_id  # the parent reached every worker
+        for key in names.EPOCH_METRICS:
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
-        assert set(tracking.FINAL_METRICS) <= set(run.data.metrics)
+        assert set(names.FINAL_METRICS) <= set(run.data.metrics)
         assert ARTIFACTS <= {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert run.data.tags[tracking.TAG_MODEL_URI].startswith("models:/")
+        assert run.data.tags[names.TAG_MODEL_URI].startswith("models:/")
         assert len(run.data.params) > 20
 
 
@@ -224,4 +224,4 @@ def test_interrupted_run_ends_killed_not_failed(tiny_mnist, store, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train(smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false"), progress="none")
     (run,) = all_runs(store)
-    assert run.info.status == "KILLED" and run.data.tags[tracking.TAG_FAILURE].startswith("KeyboardInterrupt")
+    assert run.info.status == "KILLED" and run.data.tags[names.TAG_FAILURE].startswith("KeyboardInterrupt")

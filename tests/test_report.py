@@ -32,7 +32,7 @@ def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status
     model, widths, bn, dropout, _ = CONFIGS[config_hash]
     name = f"{model}-{REG[bn, dropout]}-s{seed}"
     run = client.create_run(experiment_id, run_name=name, tags={
-        tracking.TAG_PARENT: parent_id, tracking.TAG_CONFIG_HASH: config_hash})
+        names.TAG_PARENT: parent_id, names.TAG_CONFIG_HASH: config_hash})
     rid = run.info.run_id
     params = {"model.name": model, "reg.name": REG[bn, dropout], "model.widths": widths, "reg.batch_norm": str(bn), "reg.dropout": str(dropout),
               "optimizer.name": "adam", "optimizer.lr": "0.001", "trainer.epochs": "2", "trainer.seed": str(seed),
@@ -59,14 +59,14 @@ def known_sweep(store):
     """An older sweep, then the latest one: four configs, 1 to 3 seeds, one failed run, one reused run."""
     client = MlflowClient(store)
     experiment_id = client.create_experiment("known")
-    old = client.create_run(experiment_id, run_name="sweep-old", start_time=1_000, tags={tracking.TAG_SWEEP: "parent"})
+    old = client.create_run(experiment_id, run_name="sweep-old", start_time=1_000, tags={names.TAG_SWEEP: "parent"})
     log_run(client, experiment_id, old.info.run_id, "cccc", 0, 0.999)  # not in the latest sweep
-    parent = client.create_run(experiment_id, run_name="sweep-new", start_time=2_000, tags={tracking.TAG_SWEEP: "parent"})
+    parent = client.create_run(experiment_id, run_name="sweep-new", start_time=2_000, tags={names.TAG_SWEEP: "parent"})
     for config_hash, (*_, accuracies) in CONFIGS.items():
         for seed, accuracy in enumerate(accuracies):
             if config_hash == "dddd":  # found FINISHED in the older sweep and reused, as a resumed job does
                 reused = log_run(client, experiment_id, old.info.run_id, config_hash, seed, accuracy)
-                client.set_tag(parent.info.run_id, tracking.TAG_REUSED_PREFIX + reused, "point")
+                client.set_tag(parent.info.run_id, names.TAG_REUSED_PREFIX + reused, "point")
             else:
                 log_run(client, experiment_id, parent.info.run_id, config_hash, seed, accuracy)
     log_run(client, experiment_id, parent.info.run_id, "dddd", 1, 0.5, status="FAILED")
@@ -171,7 +171,7 @@ def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
     table = pd.read_csv(out / "comparison.csv")
     assert sorted(table["config"]) == ["mlp2-bn", "mlp2-none"] and list(table["n"]) == [2, 2]
     client = MlflowClient(store)
-    parent = client.search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{tracking.TAG_SWEEP}` = 'parent'")[0]
+    parent = client.search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{names.TAG_SWEEP}` = 'parent'")[0]
     assert parent.info.status == "FINISHED"
     assert {a.path for a in client.list_artifacts(parent.info.run_id, ARTIFACT_DIR)} == {f"{ARTIFACT_DIR}/{n}" for n in FILES}
 
@@ -193,7 +193,7 @@ def test_a_failed_report_does_not_hide_failed_jobs(store, tmp_path):
     assert done.stderr.count(") FAILED: DataError: data folder") == 2  # both jobs, each a FAILED run in the store
     assert "the sweep's report failed (sweep sweep-" in done.stderr and "has no finished runs" in done.stderr
     assert "`mlp-sweep report --sweep " in done.stderr
-    parent = MlflowClient(store).search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{tracking.TAG_SWEEP}` = 'parent'")[0]
+    parent = MlflowClient(store).search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{names.TAG_SWEEP}` = 'parent'")[0]
     assert parent.info.status == "FAILED"
 
 

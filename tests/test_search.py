@@ -29,7 +29,7 @@ def search_args(tmp_path: Path, data_dir: Path, *overrides: str) -> list[str]:
 
 
 def seed_runs(tmp_path: Path) -> list:
-    return [r for r in all_runs(f"sqlite:///{tmp_path / 'mlflow.db'}") if r.data.tags.get(tracking.TAG_SWEEP) != "parent"]
+    return [r for r in all_runs(f"sqlite:///{tmp_path / 'mlflow.db'}") if r.data.tags.get(names.TAG_SWEEP) != "parent"]
 
 
 def load_study(tmp_path: Path, name: str = STUDY) -> optuna.Study:
@@ -95,15 +95,15 @@ def test_a_smoke_search_runs_end_to_end_and_again_trains_nothing(tiny_mnist, tmp
     assert first.returncode == 0, first.stderr[-3000:]
     runs = seed_runs(tmp_path)
     assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
-    (parent,) = {r.data.tags[tracking.TAG_PARENT] for r in runs}
-    assert sorted(r.data.tags[search.TAG_TRIAL] for r in runs) == ["0", "0", "1", "1", "2", "2", "3", "3"]
-    assert {(r.data.tags[search.TAG_TRIAL], r.data.params["trainer.seed"]) for r in runs} == {
+    (parent,) = {r.data.tags[names.TAG_PARENT] for r in runs}
+    assert sorted(r.data.tags[names.TAG_TRIAL] for r in runs) == ["0", "0", "1", "1", "2", "2", "3", "3"]
+    assert {(r.data.tags[names.TAG_TRIAL], r.data.params["trainer.seed"]) for r in runs} == {
         (str(t), str(s)) for t in range(4) for s in range(2)}
     assert len({r.info.run_name for r in runs}) == 8
     study = load_study(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     for trial in study.trials:  # the objective: the mean validation accuracy of its seeds, never a test metric
-        mine = [r for r in runs if r.data.tags[search.TAG_TRIAL] == str(trial.number)]
+        mine = [r for r in runs if r.data.tags[names.TAG_TRIAL] == str(trial.number)]
         assert trial.value == pytest.approx(statistics.fmean(r.data.metrics["val_accuracy"] for r in mine))
         assert trial.params["model"] == mine[0].data.params["model.name"]
     artifacts = {f.path for f in MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").list_artifacts(parent, "report")}
@@ -142,8 +142,8 @@ def test_a_search_killed_midway_and_rerun_reaches_n_trials_training_no_trial_twi
     assert again.returncode == 0, again.stderr[-3000:]
     assert [t.state for t in load_study(tmp_path).trials] == [TrialState.COMPLETE] * 4
     finished = [r for r in seed_runs(tmp_path) if r.info.status == "FINISHED"]
-    assert sorted(r.data.tags[search.TAG_TRIAL] for r in finished) == ["0", "0", "1", "1", "2", "2", "3", "3"]
-    assert len({r.data.tags[tracking.TAG_GRID_POINT] for r in finished}) == 8  # no seed trained twice
+    assert sorted(r.data.tags[names.TAG_TRIAL] for r in finished) == ["0", "0", "1", "1", "2", "2", "3", "3"]
+    assert len({r.data.tags[names.TAG_GRID_POINT] for r in finished}) == 8  # no seed trained twice
     assert again.stdout.count("skipped, already FINISHED") == 1  # trial 1's first seed, reused
 
 
@@ -191,9 +191,9 @@ def test_a_trial_that_cannot_learn_is_pruned_at_the_grace_epoch(tmp_path):
                      cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr[-3000:]
-    good, bad = sorted(seed_runs(tmp_path), key=lambda r: r.data.tags[search.TAG_TRIAL])
+    good, bad = sorted(seed_runs(tmp_path), key=lambda r: r.data.tags[names.TAG_TRIAL])
     assert (good.info.status, bad.info.status) == ("FINISHED", "KILLED")
-    assert bad.data.tags[search.TAG_PRUNED] == "1" and search.TAG_PRUNED not in good.data.tags
+    assert bad.data.tags[names.TAG_PRUNED] == "1" and names.TAG_PRUNED not in good.data.tags
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     bad_curve = client.get_metric_history(bad.info.run_id, "val_accuracy")
     good_curve = {m.step: m.value for m in client.get_metric_history(good.info.run_id, "val_accuracy")}
@@ -205,6 +205,6 @@ def test_a_trial_that_cannot_learn_is_pruned_at_the_grace_epoch(tmp_path):
     assert "pruned after epoch 1" in result.stdout  # the job's line, and the report's note on the left-out run
     assert "Left out" in result.stdout and "KILLED: pruned after epoch 1" in result.stdout
     experiment_id = bad.info.experiment_id
-    point = identity.GridPoint(bad.data.tags[tracking.TAG_CONFIG_HASH], 0, bad.data.tags[tracking.TAG_DATASET_SHA],
-                               bad.data.tags[tracking.TAG_CODE])
+    point = identity.GridPoint(bad.data.tags[names.TAG_CONFIG_HASH], 0, bad.data.tags[names.TAG_DATASET_SHA],
+                               bad.data.tags[names.TAG_CODE])
     assert resume.finished_run(experiment_id, point) is None  # resume never reuses a pruned run (seed_runs set the store)

@@ -27,8 +27,8 @@ def test_smoke_grid_is_nine_child_runs_under_one_parent(tiny_mnist, tmp_path):
 
     mlflow.set_tracking_uri(store)
     runs = mlflow.search_runs(experiment_names=["mlp_sweep_smoke"], output_format="list")
-    (parent,) = [r for r in runs if r.data.tags.get(tracking.TAG_SWEEP) == "parent"]
-    children = [r for r in runs if r.data.tags.get(tracking.TAG_PARENT) == parent.info.run_id]
+    (parent,) = [r for r in runs if r.data.tags.get(names.TAG_SWEEP) == "parent"]
+    children = [r for r in runs if r.data.tags.get(names.TAG_PARENT) == parent.info.run_id]
     assert parent.info.status == "FINISHED"
     assert parent.data.params["model"] == "mlp2,mlp3,mlp5" and parent.data.params["reg"] == "none,bn,bn_dropout"
     assert sorted(r.info.run_name for r in children) == sorted(
@@ -37,11 +37,11 @@ def test_smoke_grid_is_nine_child_runs_under_one_parent(tiny_mnist, tmp_path):
     client = MlflowClient()
     for run in children:
         assert run.info.status == "FINISHED"
-        assert set(tracking.FINAL_METRICS) | {"val_accuracy", "epoch_time_s"} <= set(run.data.metrics)
-        assert run.data.tags[tracking.TAG_CONFIG_HASH] and run.data.tags[tracking.TAG_DATASET_SHA]
+        assert set(names.FINAL_METRICS) | {"val_accuracy", "epoch_time_s"} <= set(run.data.metrics)
+        assert run.data.tags[names.TAG_CONFIG_HASH] and run.data.tags[names.TAG_DATASET_SHA]
         assert ARTIFACTS <= {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert len({r.data.tags[tracking.TAG_CONFIG_HASH] for r in children}) == 9
+    assert len({r.data.tags[names.TAG_CONFIG_HASH] for r in children}) == 9
 
-    model = mlflow.pyfunc.load_model(children[0].data.tags[tracking.TAG_MODEL_URI])
+    model = mlflow.pyfunc.load_model(children[0].data.tags[names.TAG_MODEL_URI])
     probs = np.asarray(model.predict(np.zeros((2, 784), dtype=np.float32)))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)

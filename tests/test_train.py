@@ -23,16 +23,16 @@ def test_train_logs_what_design_lists(tiny_mnist, store):
 
     run = only_run(store, cfg.tracking.experiment)
     assert run.info.status == "FINISHED" and run.info.run_name == "mlp2-bn_dropout-s0"
-    assert set(tracking.FINAL_METRICS) <= set(run.data.metrics)
+    assert set(names.FINAL_METRICS) <= set(run.data.metrics)
     assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
     client = MlflowClient()
-    for key in tracking.EPOCH_METRICS:
+    for key in names.EPOCH_METRICS:
         assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
     params = run.data.params
     assert params["model.widths"] == "[324, 108]" and params["reg.dropout"] == "0.5"
     assert params["n_params"] == str(290_530 + 4 * (324 + 108)) and params["n_hidden_layers"] == "2"
     tags = run.data.tags
-    for tag in (tracking.TAG_CONFIG_HASH, tracking.TAG_DATASET_SHA, tracking.TAG_GIT_COMMIT, "tensorflow_version"):
+    for tag in (names.TAG_CONFIG_HASH, names.TAG_DATASET_SHA, names.TAG_GIT_COMMIT, "tensorflow_version"):
         assert tags[tag]
     assert ARTIFACTS <= {a.path for a in client.list_artifacts(run.info.run_id)}
     summary = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/model_summary.txt")
@@ -43,10 +43,10 @@ def test_logged_model_reloads_and_predicts_probabilities(tiny_mnist, store):
     cfg = smoke_cfg(tiny_mnist, store, "model=mlp3")
     train(cfg, progress="none")
     run = only_run(store, cfg.tracking.experiment)
-    model = mlflow.pyfunc.load_model(run.data.tags[tracking.TAG_MODEL_URI])
+    model = mlflow.pyfunc.load_model(run.data.tags[names.TAG_MODEL_URI])
     assert model.metadata.signature is not None
     # named for its run, so that the UI's Models tab tells a sweep's models apart
-    assert mlflow.get_logged_model(run.data.tags[tracking.TAG_MODEL_URI].removeprefix("models:/")).name == "mlp3-none-s0"
+    assert mlflow.get_logged_model(run.data.tags[names.TAG_MODEL_URI].removeprefix("models:/")).name == "mlp3-none-s0"
     probs = np.asarray(model.predict(np.random.default_rng(0).random((4, 784), dtype=np.float32)))
     assert probs.shape == (4, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)

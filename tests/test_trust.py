@@ -20,11 +20,11 @@ GRID = ["model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"]
 
 
 def children(store: str) -> list:
-    return [r for r in all_runs(store) if r.data.tags.get(tracking.TAG_SWEEP) != "parent"]
+    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) != "parent"]
 
 
 def parents(store: str) -> list:
-    return [r for r in all_runs(store) if r.data.tags.get(tracking.TAG_SWEEP) == "parent"]
+    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) == "parent"]
 
 
 def sweep_args(tmp_path: Path, data_dir: Path | str, *overrides: str, folder: str = "multirun") -> list[str]:
@@ -43,15 +43,15 @@ def test_the_same_config_on_other_data_is_trained_not_reused(tiny_mnist, tmp_pat
 
     runs = all_runs(store)
     assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
-    assert runs[0].data.tags[tracking.TAG_CONFIG_HASH] == runs[1].data.tags[tracking.TAG_CONFIG_HASH]
-    assert runs[0].data.tags[tracking.TAG_DATASET_SHA] != runs[1].data.tags[tracking.TAG_DATASET_SHA]
+    assert runs[0].data.tags[names.TAG_CONFIG_HASH] == runs[1].data.tags[names.TAG_CONFIG_HASH]
+    assert runs[0].data.tags[names.TAG_DATASET_SHA] != runs[1].data.tags[names.TAG_DATASET_SHA]
     assert f"mlp2-none-s0: trained again: the data changed since run {runs[0].info.run_id}" in capsys.readouterr().out
     assert runs[0].data.metrics["test_accuracy"] == first["test_accuracy"]
     # The UI's Dataset column: each run's input is the data it saw, its digest the checksum.
     for run in runs:
         (dataset,) = MlflowClient(store).get_run(run.info.run_id).inputs.dataset_inputs
         assert dataset.dataset.name == "smoke"
-        assert run.data.tags[tracking.TAG_DATASET_SHA].startswith(dataset.dataset.digest)
+        assert run.data.tags[names.TAG_DATASET_SHA].startswith(dataset.dataset.digest)
 
 
 def test_a_changed_code_fingerprint_is_trained_not_reused(tiny_mnist, store, tmp_path, monkeypatch, capsys):
@@ -67,7 +67,7 @@ def test_a_changed_code_fingerprint_is_trained_not_reused(tiny_mnist, store, tmp
 
     old, new = all_runs(store)
     assert (old.info.status, new.info.status) == ("FINISHED", "FINISHED")
-    assert old.data.tags[tracking.TAG_CODE] != new.data.tags[tracking.TAG_CODE]
+    assert old.data.tags[names.TAG_CODE] != new.data.tags[names.TAG_CODE]
     assert f"mlp2-none-s0: trained again: the code changed since run {old.info.run_id}" in capsys.readouterr().out
 
 
@@ -92,7 +92,7 @@ def test_a_resumed_sweep_reports_every_config_with_its_seeds(tiny_mnist, tmp_pat
     assert list(table["n"]) == [2, 2]
     latest = parents(store)[-1]
     assert latest.info.status == "FINISHED"
-    assert len([k for k in latest.data.tags if k.startswith(tracking.TAG_REUSED_PREFIX)]) == 4
+    assert len([k for k in latest.data.tags if k.startswith(names.TAG_REUSED_PREFIX)]) == 4
 
 
 # --- failures are counted from the store --------------------------------------------
@@ -113,7 +113,7 @@ def test_a_job_failing_before_its_run_opens_is_counted_without_its_job_folder(ti
     (parent,) = parents(store)
     assert parent.info.status == "FAILED"
     assert sorted(r.info.status for r in children(store)) == ["FAILED", "FINISHED"]
-    assert all(r.data.tags[tracking.TAG_PARENT] == parent.info.run_id for r in children(store))
+    assert all(r.data.tags[names.TAG_PARENT] == parent.info.run_id for r in children(store))
 
 
 def multirun_config(tmp_path: Path, store: str, *overrides: str):
@@ -168,7 +168,7 @@ def test_a_failed_report_exits_non_zero_and_keeps_the_runs(tiny_mnist, tmp_path,
     (child,) = children(store)
     assert child.info.status == "FINISHED"
     (parent,) = parents(store)
-    assert parent.info.status == "FAILED" and "report failed" in parent.data.tags[tracking.TAG_FAILURE]
+    assert parent.info.status == "FAILED" and "report failed" in parent.data.tags[names.TAG_FAILURE]
 
 
 @pytest.mark.slow
@@ -207,9 +207,9 @@ def test_two_sweeps_at_once_train_each_grid_point_once(tiny_mnist, tmp_path, sto
         assert result.returncode == 0, result.stderr[-3000:]
     grid = [r for r in children(store) if r.data.params.get("trainer.epochs") == "1"]
     assert len(grid) == 9 and all(r.info.status == "FINISHED" for r in grid)
-    assert len({r.data.tags[tracking.TAG_GRID_POINT] for r in grid}) == 9  # none trained twice
+    assert len({r.data.tags[names.TAG_GRID_POINT] for r in grid}) == 9  # none trained twice
     sweeps = {p.info.run_id for p in parents(store)}
-    assert len(sweeps) == 2 and all(r.data.tags.get(tracking.TAG_PARENT) in sweeps for r in grid)
+    assert len(sweeps) == 2 and all(r.data.tags.get(names.TAG_PARENT) in sweeps for r in grid)
     # 18 jobs: 9 trained, 9 found their point FINISHED or claimed by the other command.
     assert sum(r.stdout.count("skipped, already FINISHED") + r.stdout.count("not trained here") for r in results) == 9
     for i, result in enumerate(results):  # each report counts all nine, or lists those still training

@@ -1,1 +1,1 @@
-"""mlp_sweep's search sweeper, where Hydra looks for plugins; the logic is mlp_sweep.search."""
+"""mlp_sweep's search sweeper, where Hydra looks for plugins; the logic is mlp_sweep.sweep.search."""

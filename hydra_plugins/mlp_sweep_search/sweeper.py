@@ -1,4 +1,4 @@
-"""The Hydra sweeper ``hydra/sweeper=mlp_search``: a thin shim over :func:`mlp_sweep.search.sweep`.
+"""The Hydra sweeper ``hydra/sweeper=mlp_search``: a thin shim over :func:`mlp_sweep.sweep.search.sweep`.
 
 Hydra imports every module under ``hydra_plugins`` at start-up, so this one
 imports Optuna and MLflow only once a sweep starts.
@@ -39,6 +39,6 @@ class SearchSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from mlp_sweep.search import sweep
+        from mlp_sweep.sweep.search import sweep
 
         return sweep(self, arguments)

@@ -1,7 +1,8 @@
-"""MLflow conventions: where runs go, what they are called, what identifies them.
+"""The MLflow store: where runs go, the login that reaches it, the experiment they go in.
 
-The names other code reads (tags, metrics, environment variables) are
-defined here once. Nothing here imports TensorFlow.
+Nothing here writes the process' environment: a URI's userinfo comes back
+as credentials for the entry point to place (:func:`split_userinfo`). The names
+of tags and variables are in :mod:`mlp_sweep.names`. Nothing here imports TensorFlow.
 """
 
 import base64
@@ -21,56 +22,28 @@ from typing import TYPE_CHECKING
 # MLflow takes a second to import: it is imported where it is used, so that the
 # command line's --help and config errors (which read the names below) answer at once.
 
-from mlp_sweep.errors import TrackingError
+from mlp_sweep import names
+from mlp_sweep.errors import TrackingError, first_line
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-
-# Set by the sweep callback for its jobs (not MLFLOW_RUN_ID: that one would
-# hijack the job's own run, mlflow#15713).
-ENV_PARENT_RUN = "MLP_SWEEP_PARENT_RUN_ID"
-ENV_VARYING = "MLP_SWEEP_VARYING"  # JSON list of the keys the sweep varies: they go into run names
-ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"  # MLflow's own
-# MLflow's own credential variables: the one way credentials reach a job (never a config value).
-ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"
-CREDENTIAL_VARS = (ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN)
-
-# A run's identity (mlp_sweep.identity): the four parts, and one key for all of them.
-TAG_CONFIG_HASH = "mlp_sweep.config_hash"
-TAG_SEED = "mlp_sweep.seed"
-TAG_DATASET_SHA = "mlp_sweep.dataset_sha256"  # of the data actually read
-TAG_CODE = "mlp_sweep.code_fingerprint"  # of the modules that build, train and evaluate
-TAG_GRID_POINT = "mlp_sweep.grid_point"
-TAG_GIT_COMMIT = "mlp_sweep.git_commit"  # for the record only: not part of the identity
-TAG_FAILURE = "mlp_sweep.failure"
-TAG_SWEEP = "mlp_sweep.sweep"  # "parent" on a sweep's parent run
-TAG_OVERRIDES = "mlp_sweep.overrides"
-TAG_PARENT = "mlflow.parentRunId"
-TAG_MODEL_URI = "mlp_sweep.model_uri"  # models:/m-... of the run's logged Keras model
-TAG_PROCESS = "mlp_sweep.process"  # host:pid:start of the process holding the run open
-TAG_WRITABLE = "mlp_sweep.writable"  # on the experiment: set where a server's write permission is checked
-# On a sweep's parent run, one per run a job did not train because the run
-# already held its grid point (FINISHED, or claimed by another command):
-# <prefix><run id> -> grid point key. Keyed by run id, so no two can collide.
-TAG_REUSED_PREFIX = "mlp_sweep.reused."
-
-# What every run logs as artifacts (the model is a LoggedModel, named by TAG_MODEL_URI).
-CURVES_PNG, CONFUSION_PNG, SUMMARY_TXT, CONFIG_YAML = "curves.png", "confusion_matrix.png", "model_summary.txt", "config.yaml"
-RUN_ARTIFACTS = (CURVES_PNG, CONFUSION_PNG, SUMMARY_TXT, CONFIG_YAML)
-
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time_s")
-FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s")
-
 
 def resolve_uri(uri: str | None) -> str:
     """Config first, then $MLFLOW_TRACKING_URI, then MLflow's default store.
 
     A bare relative path or ``sqlite:///relative.db`` is made absolute against
     the launch directory, so that every job (in any process) writes one store.
+    A URI that still holds a login is refused: the command line moves it into
+    MLflow's variables (:func:`argv_without_userinfo`), where no param, tag or
+    message can show it.
     """
     import mlflow
 
-    uri = without_userinfo(uri or os.environ.get(ENV_TRACKING_URI) or mlflow.get_tracking_uri())
+    given = uri or os.environ.get(names.ENV_TRACKING_URI) or mlflow.get_tracking_uri()
+    uri, login = split_userinfo(given)
+    if login:
+        raise TrackingError(f"the tracking URI {redacted(given)} holds a login: give the bare URI and set "
+                            f"{names.ENV_USERNAME} and {names.ENV_PASSWORD} (the command line does this itself)")
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     if "://" not in uri:
@@ -78,8 +51,8 @@ def resolve_uri(uri: str | None) -> str:
     return uri
 
 
-def without_userinfo(uri: str) -> str:
-    """The URI without ``user:password@``, which goes into MLflow's own variables instead.
+def split_userinfo(uri: str) -> tuple[str, dict[str, str]]:
+    """The URI without ``user:password@``, and that login as MLflow's credential variables.
 
     MLflow's client would accept the userinfo, but every place that stores or
     shows the URI (params, config.yaml, tags, messages) would then hold the
@@ -88,33 +61,38 @@ def without_userinfo(uri: str) -> str:
     """
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
-        return uri
-    os.environ[ENV_USERNAME] = urllib.parse.unquote(parts.username or "")
+        return uri, {}
+    login = {names.ENV_USERNAME: urllib.parse.unquote(parts.username or "")}
     if parts.password is not None:
-        os.environ[ENV_PASSWORD] = urllib.parse.unquote(parts.password)
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+        login[names.ENV_PASSWORD] = urllib.parse.unquote(parts.password)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])), login
 
 
-def argv_without_userinfo(argv: list[str]) -> list[str]:
-    """The command line with every ``key=URI``'s userinfo moved into MLflow's variables (see without_userinfo).
+def argv_without_userinfo(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command line with every URI's userinfo taken out (``key=URI`` or a bare URI), and the login it held.
 
-    For the entry point, before Hydra records the command line in the sweep's
-    folder (.hydra/, multirun.yaml) and in its launch lines.
+    For the entry point, which puts the login into MLflow's variables before
+    Hydra records the command line in the sweep's folder (.hydra/, multirun.yaml).
     """
-    bare = []
+    bare, login = [], {}
     for arg in argv:
-        key, sep, value = arg.partition("=")
-        bare.append(key + sep + without_userinfo(value) if sep else arg)
-    return bare
+        key, sep, value = arg.partition("=") if "=" in arg.split("://", 1)[0] else ("", "", arg)
+        value, found = split_userinfo(value)
+        bare.append(key + sep + value)
+        login |= found
+    return bare, login
 
 
 def credentials() -> dict[str, str]:
     """MLflow's credential variables that are set here, to hand to jobs in other processes."""
-    return {k: os.environ[k] for k in CREDENTIAL_VARS if os.environ.get(k)}
+    return {k: os.environ[k] for k in names.CREDENTIAL_VARS if os.environ.get(k)}
 
 
-def use_experiment(uri: str | None, experiment: str) -> str:
-    """Point MLflow at the store and experiment, creating either if need be; return the experiment id.
+def open_experiment(uri: str | None, experiment: str) -> tuple["MlflowClient", str]:
+    """A client of the store, and the experiment's id: either is created if need be.
+
+    The one client a sweep or a run opens, handed down to everything that reads or
+    writes the store; MLflow's process-wide tracking URI is left alone.
 
     Safe when several commands start at once on a fresh store: processes on this
     machine take turns at a SQLite store's creation and migration (MLflow's own
@@ -125,11 +103,10 @@ def use_experiment(uri: str | None, experiment: str) -> str:
 
     resolved = resolve_uri(uri)
     check_reachable(resolved)
-    mlflow.set_tracking_uri(resolved)
     for attempt in range(STORE_ATTEMPTS):
         try:
             with store_creation_turn(resolved):
-                client = mlflow.MlflowClient()
+                client = mlflow.MlflowClient(resolved)
                 found = client.get_experiment_by_name(experiment)
                 experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
             break
@@ -142,7 +119,7 @@ def use_experiment(uri: str | None, experiment: str) -> str:
                                     "tracking.uri (or $MLFLOW_TRACKING_URI) and that its server is running") from e
             time.sleep(random.uniform(0.2, 1.0) * (attempt + 1))  # another command creating the store or experiment
     check_writable(client, resolved, experiment, experiment_id)
-    return experiment_id
+    return client, experiment_id
 
 
 def check_writable(client: "MlflowClient", uri: str, experiment: str, experiment_id: str) -> None:
@@ -156,13 +133,13 @@ def check_writable(client: "MlflowClient", uri: str, experiment: str, experiment
     if not uri.startswith(("http://", "https://")):
         return
     try:
-        client.set_experiment_tag(experiment_id, TAG_WRITABLE, "true")
+        client.set_experiment_tag(experiment_id, names.TAG_WRITABLE, "true")
     except MlflowException as e:
         if e.error_code != "PERMISSION_DENIED":
             raise
         raise TrackingError(
-            f"user {login_name()} may not write to experiment {experiment} on {redacted(uri)}: "
-            f"ask the server's admin for EDIT on it (scripts/mlflow_server.py grant {login_name()} {experiment} EDIT), "
+            f"user {login_name(login)} may not write to experiment {experiment} on {redacted(uri)}: "
+            f"ask the server's admin for EDIT on it (scripts/mlflow_server.py grant {login_name(login)} {experiment} EDIT), "
             "or set tracking.experiment to a new name of your own"
         ) from e
 
@@ -184,12 +161,6 @@ def store_creation_turn(uri: str):
         yield
     finally:
         os.close(fd)  # and with it the lock
-
-
-def first_line(error: BaseException) -> str:
-    """An exception's message, first line only: SQLAlchemy appends the SQL and a link."""
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    return text.strip().splitlines()[0][:300]
 
 
 def redact_text(text: str) -> str:
@@ -220,19 +191,19 @@ def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
     """Raise TrackingError at once when an HTTP tracking server does not answer, or refuses this login.
 
     The probe asks what every sweep asks first (a search of experiments), with
-    the credentials MLflow's client would send: /health answers without a
-    login, so it would pass a wrong password on to fail later, in every job.
+    the credentials MLflow's client would send (or the URI's own login): /health
+    answers without a login, so it would pass a wrong password on to fail later, in every job.
     """
-    uri = without_userinfo(uri)
+    uri, login = split_userinfo(uri)
     if not uri.startswith(("http://", "https://")):
         return
     probe = urllib.request.Request(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1",
-                                   headers=auth_headers())
+                                   headers=auth_headers(login))
     try:
         urllib.request.urlopen(probe, timeout=timeout_s).close()
     except urllib.error.HTTPError as e:
         if e.code in (401, 403):
-            raise TrackingError(refusal(uri, e.code)) from None
+            raise TrackingError(refusal(uri, e.code, login)) from None
         return  # it answered, if not to this path (a proxy, an older server): reachable
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
@@ -242,35 +213,40 @@ def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
         ) from e
 
 
-def login_name() -> str:
+def login_name(login: dict[str, str] | None = None) -> str:
     """Who this process logs in as, for messages: the username, or "(token)"."""
     from mlflow.utils.credentials import read_mlflow_creds  # env first, then ~/.mlflow/credentials, as MLflow reads them
 
-    return read_mlflow_creds().username or "(token)"
+    return (login or {}).get(names.ENV_USERNAME) or read_mlflow_creds().username or "(token)"
 
 
-def auth_headers() -> dict[str, str]:
-    """The Authorization header MLflow's client sends: basic from username and password, else the bearer token."""
+def auth_headers(login: dict[str, str] | None = None) -> dict[str, str]:
+    """The Authorization header MLflow's client sends (basic from username and password, else the bearer
+    token), or that of ``login`` where given."""
     from mlflow.utils.credentials import read_mlflow_creds
 
-    creds = read_mlflow_creds()
-    if creds.username and creds.password:
-        return {"Authorization": "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()}
-    if os.environ.get(ENV_TOKEN):
-        return {"Authorization": f"Bearer {os.environ[ENV_TOKEN]}"}
+    if login:
+        username, password = login.get(names.ENV_USERNAME), login.get(names.ENV_PASSWORD, "")
+    else:
+        creds = read_mlflow_creds()
+        username, password = creds.username, creds.password
+    if username and password:
+        return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+    if os.environ.get(names.ENV_TOKEN):
+        return {"Authorization": f"Bearer {os.environ[names.ENV_TOKEN]}"}
     return {}
 
 
-def refusal(uri: str, status: int) -> str:
+def refusal(uri: str, status: int, login: dict[str, str] | None = None) -> str:
     """One line for a server that refused this login (401) or its access (403), naming the fix."""
     if status == 403:
-        return (f"tracking server {redacted(uri)} refused access to user {login_name()} (HTTP 403): "
+        return (f"tracking server {redacted(uri)} refused access to user {login_name(login)} (HTTP 403): "
                 "ask the server's admin for permission (docs/team.md)")
-    if not auth_headers():
-        return (f"tracking server {redacted(uri)} asks for a login (HTTP 401): set {ENV_USERNAME} and {ENV_PASSWORD} "
-                f"(or {ENV_TOKEN}) to your account on it")
-    return (f"tracking server {redacted(uri)} refused the login of user {login_name()} (HTTP 401): "
-            f"check {ENV_USERNAME} and {ENV_PASSWORD} (or {ENV_TOKEN}), or ask the server's admin to reset the password")
+    if not auth_headers(login):
+        return (f"tracking server {redacted(uri)} asks for a login (HTTP 401): set {names.ENV_USERNAME} and {names.ENV_PASSWORD} "
+                f"(or {names.ENV_TOKEN}) to your account on it")
+    return (f"tracking server {redacted(uri)} refused the login of user {login_name(login)} (HTTP 401): "
+            f"check {names.ENV_USERNAME} and {names.ENV_PASSWORD} (or {names.ENV_TOKEN}), or ask the server's admin to reset the password")
 
 
 def git_commit() -> str:

@@ -1,8 +1,9 @@
 """Resume and claims: find the run that already holds a grid point, claim a
 point before training it, and close the runs a dead process left open.
 
-A run is one grid point when its identity (:mod:`mlp_sweep.identity`: config
-hash, seed, data checksum, code fingerprint) matches. A process
+A run is one grid point when its identity (:mod:`mlp_sweep.store.identity`: config
+hash, seed, data checksum, code fingerprint) matches. Every function takes the
+client its caller opened: the store is the caller's, never a global. A process
 killed with SIGKILL cannot end its run, which then says RUNNING forever; each
 run therefore records which process holds it open (host, pid, start time),
 so that a later command can tell a live run from an orphan and mark the
@@ -17,10 +18,9 @@ from pathlib import Path
 
 from mlflow.entities import Run, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.tracking.context.registry import resolve_tags
 
-from mlp_sweep import tracking
-from mlp_sweep.identity import GridPoint
+from mlp_sweep import compat, names
+from mlp_sweep.store.identity import GridPoint
 
 log = logging.getLogger(__name__)
 
@@ -65,43 +65,42 @@ def process_gone(tag: str) -> bool:
 
 def grid_point_filter(point: GridPoint) -> str:
     """The MLflow search filter that matches the runs of one grid point."""
-    return f"tags.`{tracking.TAG_GRID_POINT}` = '{point.key}'"
+    return f"tags.`{names.TAG_GRID_POINT}` = '{point.key}'"
 
 
 def _status(status: RunStatus) -> str:
     return f"attributes.status = '{RunStatus.to_string(status)}'"
 
 
-def close_stale_runs(experiment_id: str, filter_string: str = "") -> list[str]:
+def close_stale_runs(client: MlflowClient, experiment_id: str, filter_string: str = "") -> list[str]:
     """Mark RUNNING runs whose process has died KILLED; return their ids."""
-    client = MlflowClient()
     running = _status(RunStatus.RUNNING)
     query = f"{running} and {filter_string}" if filter_string else running
     closed = []
     for run in client.search_runs([experiment_id], query, max_results=1000):
-        tag = run.data.tags.get(tracking.TAG_PROCESS)
+        tag = run.data.tags.get(names.TAG_PROCESS)
         if not tag or not process_gone(tag):
             continue
         reason = f"interrupted: its process {tag} ended without closing the run (killed?); marked KILLED by a later command"
-        client.set_tag(run.info.run_id, tracking.TAG_FAILURE, reason)
+        client.set_tag(run.info.run_id, names.TAG_FAILURE, reason)
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         log.warning("run %s (%s) was left RUNNING by a dead process: marked KILLED", run.info.run_name, run.info.run_id)
         closed.append(run.info.run_id)
     return closed
 
 
-def finished_run(experiment_id: str, point: GridPoint) -> Run | None:
+def finished_run(client: MlflowClient, experiment_id: str, point: GridPoint) -> Run | None:
     """The newest FINISHED run of this grid point, or None."""
-    runs = MlflowClient().search_runs([experiment_id], f"{_status(RunStatus.FINISHED)} and {grid_point_filter(point)}",
-                                      max_results=1, order_by=["attributes.end_time DESC"])
+    runs = client.search_runs([experiment_id], f"{_status(RunStatus.FINISHED)} and {grid_point_filter(point)}",
+                              max_results=1, order_by=["attributes.end_time DESC"])
     return runs[0] if runs else None
 
 
-def why_trained_again(experiment_id: str, point: GridPoint) -> str | None:
+def why_trained_again(client: MlflowClient, experiment_id: str, point: GridPoint) -> str | None:
     """When a FINISHED run has this config and seed but other data or code: the line that says so."""
-    same_config = (f"{_status(RunStatus.FINISHED)} and tags.`{tracking.TAG_CONFIG_HASH}` = '{point.config_hash}' "
-                   f"and tags.`{tracking.TAG_SEED}` = '{point.seed}'")
-    runs = MlflowClient().search_runs([experiment_id], same_config, max_results=1, order_by=["attributes.end_time DESC"])
+    same_config = (f"{_status(RunStatus.FINISHED)} and tags.`{names.TAG_CONFIG_HASH}` = '{point.config_hash}' "
+                   f"and tags.`{names.TAG_SEED}` = '{point.seed}'")
+    runs = client.search_runs([experiment_id], same_config, max_results=1, order_by=["attributes.end_time DESC"])
     if not runs:
         return None
     return f"trained again: {point.change_since(runs[0].data.tags)} changed since run {runs[0].info.run_id}"
@@ -115,7 +114,8 @@ class Claim:
     holder: Run | None = None  # FINISHED (reuse it) or RUNNING in another live process (count it once it ends)
 
 
-def claim(experiment_id: str, point: GridPoint, name: str, tags: dict[str, str], rerun: bool) -> Claim:
+def claim(client: MlflowClient, experiment_id: str, point: GridPoint, name: str, tags: dict[str, str],
+          rerun: bool) -> Claim:
     """Claim a grid point before training it, so that two commands never train it twice.
 
     The claim is the run itself: open it, then look at the point's other runs.
@@ -126,18 +126,17 @@ def claim(experiment_id: str, point: GridPoint, name: str, tags: dict[str, str],
     so a dead claim is released the way orphaned runs are. A point a FINISHED
     run holds (most points of a resumed sweep) costs one search.
     """
-    client = MlflowClient()
     if not rerun:  # first, as a resumed sweep's jobs mostly find their run: one search, then done
-        done = finished_run(experiment_id, point)
+        done = finished_run(client, experiment_id, point)
         if done is not None:
             return Claim(holder=done)
-    close_stale_runs(experiment_id, grid_point_filter(point))
+    close_stale_runs(client, experiment_id, grid_point_filter(point))
     if not rerun:
-        why = why_trained_again(experiment_id, point)
+        why = why_trained_again(client, experiment_id, point)
         if why:
             print(f"{name}: {why}", flush=True)
     ours = client.create_run(experiment_id, run_name=name,
-                             tags=resolve_tags({**tags, **point.tags(), tracking.TAG_PROCESS: process_tag()})).info
+                             tags=compat.run_context_tags({**tags, **point.tags(), names.TAG_PROCESS: process_tag()})).info
     rivals = [r for r in client.search_runs([experiment_id], grid_point_filter(point), max_results=1000)
               if r.info.run_id != ours.run_id]
     finished = [] if rerun else [r for r in rivals if r.info.status == "FINISHED"]
@@ -151,7 +150,7 @@ def claim(experiment_id: str, point: GridPoint, name: str, tags: dict[str, str],
     return Claim(holder=holder)
 
 
-def record_reuse(parent_run_id: str | None, runs: list[Run]) -> None:
+def record_reuse(client: MlflowClient, parent_run_id: str | None, runs: list[Run]) -> None:
     """List runs the sweep did not train on its parent run, for its report and its count of jobs.
 
     One tag per run, keyed by run id (so no two collide), valued by its grid point; in batches
@@ -159,8 +158,7 @@ def record_reuse(parent_run_id: str | None, runs: list[Run]) -> None:
     """
     if not parent_run_id:
         return
-    tags = [RunTag(tracking.TAG_REUSED_PREFIX + r.info.run_id, r.data.tags.get(tracking.TAG_GRID_POINT, "")) for r in runs]
-    client = MlflowClient()
+    tags = [RunTag(names.TAG_REUSED_PREFIX + r.info.run_id, r.data.tags.get(names.TAG_GRID_POINT, "")) for r in runs]
     for start in range(0, len(tags), 100):
         client.log_batch(parent_run_id, tags=tags[start:start + 100])
 
@@ -169,7 +167,7 @@ def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
     """Every run opened under a sweep's parent run, all pages of them."""
     runs, token = [], None
     while True:
-        page = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'",
+        page = client.search_runs([parent.info.experiment_id], f"tags.`{names.TAG_PARENT}` = '{parent.info.run_id}'",
                                   max_results=1000, page_token=token)
         runs += page
         token = page.token
@@ -188,22 +186,21 @@ def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: list[str]) -> 
 
 def reused_run_ids(parent: Run) -> list[str]:
     """The runs a sweep's jobs reused, from its parent run's tags."""
-    return sorted(k.removeprefix(tracking.TAG_REUSED_PREFIX) for k in parent.data.tags
-                  if k.startswith(tracking.TAG_REUSED_PREFIX))
+    return sorted(k.removeprefix(names.TAG_REUSED_PREFIX) for k in parent.data.tags
+                  if k.startswith(names.TAG_REUSED_PREFIX))
 
 
-def record_failed_job(experiment_id: str, parent_run_id: str, name: str, error: BaseException, since_ms: int) -> None:
+def record_failed_job(client: MlflowClient, experiment_id: str, parent_run_id: str, name: str, error: BaseException, since_ms: int) -> None:
     """Leave a FAILED child run for a sweep job that failed before its own run opened.
 
     A job whose run opened has ended it FAILED already: that is any run of the
     sweep opened by this process since the job began (one job at a time a process).
     """
-    client = MlflowClient()
-    own = (f"tags.`{tracking.TAG_PARENT}` = '{parent_run_id}' and tags.`{tracking.TAG_PROCESS}` = '{process_tag()}' "
+    own = (f"tags.`{names.TAG_PARENT}` = '{parent_run_id}' and tags.`{names.TAG_PROCESS}` = '{process_tag()}' "
            f"and attributes.start_time >= {since_ms}")
     if client.search_runs([experiment_id], own, max_results=1):
         return
-    run = client.create_run(experiment_id, run_name=name, tags=resolve_tags({
-        tracking.TAG_PARENT: parent_run_id, tracking.TAG_PROCESS: process_tag(),
-        tracking.TAG_FAILURE: f"{type(error).__name__}: {error}"[:5000]}))
+    run = client.create_run(experiment_id, run_name=name, tags=compat.run_context_tags({
+        names.TAG_PARENT: parent_run_id, names.TAG_PROCESS: process_tag(),
+        names.TAG_FAILURE: f"{type(error).__name__}: {error}"[:5000]}))
     client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))

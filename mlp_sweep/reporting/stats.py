@@ -2,7 +2,7 @@
 chosen on validation accuracy alone and every other config tested against it.
 
 Plain pandas and scipy on a frame of runs, so it is testable without MLflow;
-:mod:`mlp_sweep.report` reads the runs and writes the results.
+:mod:`mlp_sweep.reporting.report` reads the runs and writes the results.
 """
 
 import math
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlp_sweep.identity import is_hashed  # what may differ between the seeds of one config
+from mlp_sweep.schema import is_hashed  # what may differ between the seeds of one config
 
 # Final-epoch metrics of a run, with the columns that show them. Accuracies are shown in %.
 METRICS = {

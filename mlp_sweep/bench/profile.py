@@ -1,7 +1,7 @@
 """Where a training step's time goes: XLA's own per-op times, from JAX's profiler.
 
-    python -m mlp_sweep.profile_step --out benchmarks/profile-<machine>.json   # mlp5-bn_dropout beside mlp5-bn
-    python -m mlp_sweep.profile_step --configs mlp2-none --epochs 1 dataset.data_dir=/path/to/mnist
+    python -m mlp_sweep.bench.profile --out benchmarks/profile-<machine>.json   # mlp5-bn_dropout beside mlp5-bn
+    python -m mlp_sweep.bench.profile --configs mlp2-none --epochs 1 dataset.data_dir=/path/to/mnist
 
 Keras on JAX runs each training step as one XLA program. This fits a config's
 model as the project trains it (one epoch compiles), then traces the next epochs
@@ -26,8 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlp_sweep import runtime, schema
-from mlp_sweep.bench import command_line, machine, write_results
+from mlp_sweep import schema
+from mlp_sweep.bench.compute import command_line, machine, write_results
+from mlp_sweep.core import runtime
 
 DEFAULT_CONFIGS = ("mlp5-bn_dropout", "mlp5-bn")  # the slowest model, and the same without dropout
 TOP = 12  # op kinds listed per config; the rest are summed as "other"
@@ -72,7 +73,7 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
     """One config: a warm-up epoch, then ``epochs`` traced; per-step op times of its training step."""
     import jax
 
-    from mlp_sweep.train import compiled_model, load_data
+    from mlp_sweep.core.run import compiled_model, load_data
 
     model_name, reg = name.split("-", 1)
     cfg = schema.compose(f"model={model_name}", f"reg={reg}", "trainer.backend=jax", *overrides)
@@ -111,7 +112,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m mlp_sweep.profile_step", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench.profile", description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help="comma-separated, e.g. mlp5-bn_dropout,mlp5-bn")
     p.add_argument("--epochs", type=int, default=2, help="epochs traced after the warm-up one (default 2)")
     p.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset.data_dir=/path/to/mnist")
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     runtime.import_tensorflow_quietly()
     overrides = ["trainer.compile_cache=null", *args.overrides]
     rows = [profile_config(name, args.epochs, overrides) for name in args.configs.split(",")]
-    result = {"command": command_line("profile_step", argv), "machine": machine(), "configs": rows}
+    result = {"command": command_line("bench.profile", argv), "machine": machine(), "configs": rows}
     return write_results(result, table(rows), args.out)
 
 

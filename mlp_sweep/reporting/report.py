@@ -1,7 +1,7 @@
 """Compare a sweep's configs side by side, from what MLflow holds.
 
-    python -m mlp_sweep.report                         # the latest sweep in the store
-    python -m mlp_sweep.report --sweep <parent run id> --out reports/mine
+    mlp-sweep report                                   # the latest sweep in the store
+    mlp-sweep report --sweep <parent run id> --out reports/mine
     mlp-sweep report --experiment mlp_sweep --tracking-uri http://localhost:5000
 
 Prints the table, writes it as Markdown and CSV with two figures into the
@@ -23,11 +23,13 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import compare, history, identity, plots, resume, search_report, tracking
+from mlp_sweep import names
 from mlp_sweep.errors import MlpSweepError, TrackingError
-from mlp_sweep.search import TAG_PRUNED
+from mlp_sweep.reporting import figures, search_figures
+from mlp_sweep.reporting import stats
+from mlp_sweep.store import history, identity, resume, tracking
 
-ARTIFACT_DIR = "report"  # on the parent run
+ARTIFACT_DIR = names.REPORT_DIR  # on the parent run
 FILES = ("comparison.md", "comparison.csv", "val_curves.png", "test_accuracy.png")
 CURVES = ("val_loss", "val_accuracy")
 CURVE_METRICS = (*CURVES, "epoch_time_s")  # what the report reads of each run's history
@@ -46,7 +48,7 @@ class Report:
     def text(self) -> str:
         """The console version: header, table, notes, footnote, where the files went."""
         lines = [header(self.parent, self.summary), "", self.table.to_string(index=False), "",
-                 *self.notes, textwrap.fill(compare.footnote(self.holm).replace("`", ""), width=110),
+                 *self.notes, textwrap.fill(stats.footnote(self.holm).replace("`", ""), width=110),
                  f"Written to {self.out_dir}/ and logged to run {self.parent.info.run_id} under {ARTIFACT_DIR}/."]
         return "\n".join(lines)
 
@@ -86,7 +88,7 @@ def find_sweep(client: MlflowClient, uri: str, sweep: str | None, experiment: st
                             "pass --experiment with one of these, or --tracking-uri with the store the sweep wrote to")
     ids = [e.experiment_id for e in experiments if experiment in (None, e.name)]
     if sweep is None:
-        found = ids and client.search_runs(ids, f"tags.`{tracking.TAG_SWEEP}` = 'parent'",
+        found = ids and client.search_runs(ids, f"tags.`{names.TAG_SWEEP}` = 'parent'",
                                            order_by=["attributes.start_time DESC"], max_results=1)
         if not found:
             where = f"experiment {experiment!r}" if experiment else "any experiment"
@@ -98,8 +100,8 @@ def find_sweep(client: MlflowClient, uri: str, sweep: str | None, experiment: st
     except MlflowException as e:
         raise TrackingError(f"no run {sweep!r} in {uri}: pass the parent run id of a sweep "
                             "(the `mlflow ui` shows it), or leave out --sweep for the latest sweep") from e
-    if run.data.tags.get(tracking.TAG_SWEEP) != "parent":
-        parent = run.data.tags.get(tracking.TAG_PARENT)
+    if run.data.tags.get(names.TAG_SWEEP) != "parent":
+        parent = run.data.tags.get(names.TAG_PARENT)
         hint = f"; its sweep is {parent}" if parent else ""
         raise TrackingError(f"run {sweep} ({run.info.run_name}) is not a sweep's parent run{hint}: pass a parent run id")
     if experiment is not None and run.info.experiment_id not in ids:
@@ -117,12 +119,12 @@ def sweep_runs(client: MlflowClient, parent: Run) -> list[Run]:
 def left_out(run: Run) -> str | None:
     """Why a run cannot be compared (unfinished, failed, pruned, metrics missing or not finite), or None."""
     tags, metrics = run.data.tags, run.data.metrics
-    needed = [m for m in (*compare.METRICS, "val_loss") if m != "epoch_time_s"]
+    needed = [m for m in (*stats.METRICS, "val_loss") if m != "epoch_time_s"]
     missing = [m for m in needed if m not in metrics]
     infinite = [f"{m}={metrics[m]}" for m in needed if m in metrics and not math.isfinite(metrics[m])]
-    if run.info.status != "FINISHED" or tracking.TAG_FAILURE in tags:
-        return tags.get(tracking.TAG_FAILURE) or (f"pruned after epoch {tags[TAG_PRUNED]}" if TAG_PRUNED in tags else "")
-    if missing or tracking.TAG_CONFIG_HASH not in tags:
+    if run.info.status != "FINISHED" or names.TAG_FAILURE in tags:
+        return tags.get(names.TAG_FAILURE) or (f"pruned after epoch {tags[names.TAG_PRUNED]}" if names.TAG_PRUNED in tags else "")
+    if missing or names.TAG_CONFIG_HASH not in tags:
         return f"no {', '.join(missing)}" if missing else "no config hash tag"
     return f"non-finite {', '.join(infinite)}" if infinite else None
 
@@ -140,9 +142,9 @@ def runs_frame(client: MlflowClient, runs: list[Run]) -> tuple[pd.DataFrame, dic
     curves = {run_id: {k: pd.Series(steps, dtype=float).sort_index() for k, steps in by_key.items()}
               for run_id, by_key in histories.items()}
     rows = [{"run_id": run.info.run_id, "run_name": run.info.run_name, "group": identity.replicate_group(run.data.tags),
-             "data": run.data.tags.get(tracking.TAG_DATASET_SHA, "")[:12], "code": run.data.tags.get(tracking.TAG_CODE, "")[:12],
+             "data": run.data.tags.get(names.TAG_DATASET_SHA, "")[:12], "code": run.data.tags.get(names.TAG_CODE, "")[:12],
              **{f"params.{k}": v for k, v in run.data.params.items()},
-             **{m: run.data.metrics.get(m) for m in compare.METRICS}, "val_loss": run.data.metrics["val_loss"],
+             **{m: run.data.metrics.get(m) for m in stats.METRICS}, "val_loss": run.data.metrics["val_loss"],
              "epoch_time_s": curves[run.info.run_id]["epoch_time_s"].mean()} for run in kept]
     return pd.DataFrame(rows), curves, notes
 
@@ -167,7 +169,7 @@ def markdown(report: Report) -> str:
     return "\n".join([f"# Comparison of sweep {report.parent.info.run_name}", "", header(report.parent, report.summary) + ".",
                       "", report.table.to_markdown(index=False, disable_numparse=True, colalign=[
                           "left" if c in TEXT_COLUMNS else "right" for c in report.table.columns]), "", *(f"{n}  " for n in report.notes), "",
-                      compare.footnote(report.holm), "", "![validation curves](val_curves.png)", "",
+                      stats.footnote(report.holm), "", "![validation curves](val_curves.png)", "",
                       "![test accuracy](test_accuracy.png)", ""])
 
 
@@ -184,12 +186,12 @@ def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs:
     unknown = pd.Series("?", index=s.index)
     keys = {label: (str(model), str(reg))
             for label, model, reg in zip(s["config"], s.get("model.name", unknown), s.get("reg.name", unknown))}
-    plots.save_figure(plots.overlaid_curves(by_config, CURVES, f"sweep {report.parent.info.run_name}", keys),
+    figures.save_figure(figures.overlaid_curves(by_config, CURVES, f"sweep {report.parent.info.run_name}", keys),
                       report.out_dir / "val_curves.png")
     top = s.head(BARS)
     shown = (f"the best {len(top)} of {len(s)} configs by validation (all in comparison.csv)" if len(s) > BARS
              else "rows in validation order")
-    plots.save_figure(plots.errorbars(
+    figures.save_figure(figures.errorbars(
         [f"{c} (n={n})" for c, n in zip(top["config"], top["n"])],
         100 * top["test_accuracy_mean"], 100 * top["test_accuracy_std"],
         f"test accuracy % (mean over seeds, bars ± 1 std; {shown})",
@@ -206,14 +208,14 @@ def make_report(sweep: str | None = None, experiment: str | None = None, trackin
         if runs.empty:
             raise TrackingError(f"sweep {parent.info.run_name} ({parent.info.run_id}) has no finished runs to compare"
                                 + (f": {' '.join(notes)}" if notes else " yet"))
-        summary = compare.summarize(runs, holm)
+        summary = stats.summarize(runs, holm)
         out = Path(out_dir) if out_dir is not None else Path("reports") / parent.info.run_name
         out.mkdir(parents=True, exist_ok=True)
-        report = Report(parent, summary, compare.formatted(summary), notes + identity_notes(runs) + seed_notes(runs), out, holm)
+        report = Report(parent, summary, stats.formatted(summary), notes + identity_notes(runs) + seed_notes(runs), out, holm)
         summary.to_csv(out / "comparison.csv", index=False)
         (out / "comparison.md").write_text(markdown(report))
         write_figures(report, curves, runs)
-        for name in [*FILES, *search_report.write_figures(parent, out)]:
+        for name in [*FILES, *search_figures.write_figures(parent, out)]:
             client.log_artifact(parent.info.run_id, str(out / name), ARTIFACT_DIR)
     return report
 

@@ -1,7 +1,7 @@
 """How reading a sweep back scales with its size, against a real ``mlflow server``.
 
-    python -m mlp_sweep.bench_store --out benchmarks/store-<machine>.json   # 100 configs x 10 seeds, 20 epochs
-    python -m mlp_sweep.bench_store --configs 4 --seeds 2 --epochs 3        # a smoke test
+    python -m mlp_sweep.bench.store --out benchmarks/store-<machine>.json   # 100 configs x 10 seeds, 20 epochs
+    python -m mlp_sweep.bench.store --configs 4 --seeds 2 --epochs 3        # a smoke test
 
 A search or a multi-seed sweep on a team's server holds hundreds of runs. This
 makes such a sweep without training: a local server (SQLite behind it, as
@@ -10,10 +10,10 @@ config and seed, logged the way a job logs it (the params, tags and grid point
 of a composed config, where ``optimizer.lr`` tells the configs apart; a curve of
 every per-epoch metric; the final metrics). Then it times, against the server:
 
-- the report (:func:`mlp_sweep.report.make_report`), files and figures included;
+- the report (:func:`mlp_sweep.reporting.report.make_report`), files and figures included;
 - the curves the report reads, in bulk and run by run (as the client alone would ask);
 - a resume lookup: what a job of a resumed sweep asks before it trains
-  (:func:`mlp_sweep.resume.claim` on a grid point a FINISHED run holds).
+  (:func:`mlp_sweep.store.resume.claim` on a grid point a FINISHED run holds).
 """
 
 import argparse
@@ -34,8 +34,10 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import history, identity, report, resume, schema, tracking
-from mlp_sweep.bench import command_line, machine_basics, write_results
+from mlp_sweep import names, schema
+from mlp_sweep.bench.compute import command_line, machine_basics, write_results
+from mlp_sweep.reporting import report
+from mlp_sweep.store import history, identity, resume, tracking
 
 SERVER_START_S = 120
 LOGGING_THREADS = 8  # the server answers several clients at once; a sweep's jobs log in parallel too
@@ -75,6 +77,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SYNTHETIC_VERSIONS = {"keras_backend": "none"}  # no Keras computed these runs
+
+
 def synthetic_curve(rng: np.random.Generator, floor: float, epochs: int) -> np.ndarray:
     """A validation loss that falls toward ``floor``, with a seed's noise."""
     t = np.arange(1, epochs + 1)
@@ -83,8 +88,8 @@ def synthetic_curve(rng: np.random.Generator, floor: float, epochs: int) -> np.n
 
 def log_run(client: MlflowClient, experiment_id: str, parent_id: str, cfg, epochs: int, data_sha: str) -> None:
     """One child run as a finished job leaves it: its tags, params, curves and final metrics."""
-    point = identity.grid_point(cfg, data_sha)
-    tags = {**point.tags(), tracking.TAG_PARENT: parent_id}
+    point = identity.grid_point(cfg, data_sha, SYNTHETIC_VERSIONS)
+    tags = {**point.tags(), names.TAG_PARENT: parent_id}
     run = client.create_run(experiment_id, run_name=identity.run_name(cfg, ["optimizer.lr"]), tags=tags).info
     lr, seed = float(cfg.optimizer.lr), int(cfg.trainer.seed)
     rng = np.random.default_rng([seed, int(lr * 1e9)])
@@ -108,7 +113,7 @@ def make_sweep(uri: str, n_configs: int, n_seeds: int, epochs: int) -> tuple[str
     """The synthetic sweep; returns (experiment id, parent run id, the grid point of one of its runs, to look up)."""
     client = MlflowClient(uri)
     experiment_id = client.create_experiment("bench_store")
-    parent = client.create_run(experiment_id, run_name="synthetic", tags={tracking.TAG_SWEEP: "parent"}).info
+    parent = client.create_run(experiment_id, run_name="synthetic", tags={names.TAG_SWEEP: "parent"}).info
     lrs = np.logspace(-4, -1, n_configs)
     configs = []
     for lr in lrs:  # composed once per config, then one copy per seed
@@ -120,7 +125,7 @@ def make_sweep(uri: str, n_configs: int, n_seeds: int, epochs: int) -> tuple[str
     with ThreadPoolExecutor(LOGGING_THREADS) as pool:
         list(pool.map(lambda cfg: log_run(client, experiment_id, parent.run_id, cfg, epochs, data_sha), configs))
     client.set_terminated(parent.run_id, RunStatus.to_string(RunStatus.FINISHED))
-    return experiment_id, parent.run_id, identity.grid_point(configs[len(configs) // 2], data_sha)
+    return experiment_id, parent.run_id, identity.grid_point(configs[len(configs) // 2], data_sha, SYNTHETIC_VERSIONS)
 
 
 def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str, object]:
@@ -150,7 +155,7 @@ def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench_store", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench.store", description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", type=int, default=100, help="configs in the sweep (default 100)")
     p.add_argument("--seeds", type=int, default=10, help="seeds per config (default 10)")
     p.add_argument("--epochs", type=int, default=20, help="steps of each curve (default 20)")
@@ -162,7 +167,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # MLflow prints a link per run it ends on a server
-    result = {"command": command_line("bench_store", argv), "machine": machine_basics(),
+    result = {"command": command_line("bench.store", argv), "machine": machine_basics(),
               **measure(args.configs, args.seeds, args.epochs, args.lookups)}
     return write_results(result, summary(result), args.out)
 

@@ -11,16 +11,10 @@ objective is the mean validation accuracy over its seeds, never a test metric.
 The study lives in an Optuna RDB storage beside the tracking store, so the
 same command run again continues it toward ``hydra.sweeper.n_trials``: a
 trial left unfinished by a killed command is launched again under its own
-number (the run identity of :mod:`mlp_sweep.resume` reuses its finished seeds).
+number (the run identity of :mod:`mlp_sweep.store.resume` reuses its finished seeds).
 
-Pruning (``search.pruning=true``) is a median stopping rule: after
-``search.grace_epochs``, a seed run whose validation accuracy at epoch e is
-below the median of the completed trials' objective at epoch e stops. The
-rule reads the completed trials from the storage, never from process memory,
-so it holds across joblib workers too. A pruned run ends KILLED with the tag
-``mlp_sweep.pruned`` = epoch: nothing that looks for FINISHED runs (resume, a
-user's query, the UI's filters) takes it for a whole run, and the sweep does
-not count it as a failure. Nothing here imports TensorFlow.
+A completed trial reports its per-epoch objective to the study, for the
+pruning rule of :mod:`mlp_sweep.sweep.pruning`. Nothing here imports TensorFlow.
 
 The Hydra plugin (hydra_plugins/mlp_sweep_search) is a thin shim over
 :func:`sweep`.
@@ -29,34 +23,25 @@ The Hydra plugin (hydra_plugins/mlp_sweep_search) is a thin shim over
 import logging
 import statistics
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.utils import JobReturn, JobStatus
-from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution,
                                   distribution_to_json)
 from optuna.trial import TrialState
 
-from mlp_sweep import history, resume, tracking
+from mlp_sweep import compat, names
 from mlp_sweep.errors import ConfigError, MlpSweepError
+from mlp_sweep.store import history, resume, tracking
 
 log = logging.getLogger(__name__)
-
-TAG_TRIAL = "mlp_sweep.trial"  # on each seed run: the trial number it was trained for
-TAG_STUDY = "mlp_sweep.study"  # on each seed run and the sweep's parent run: the study name
-TAG_STORAGE = "mlp_sweep.study_storage"  # on the parent run: where the study lives, for the report
-TAG_PRUNED = "mlp_sweep.pruned"  # on a pruned run: the epoch it stopped at
-PRUNED_AT = "pruned_at_epoch"  # in train()'s returned metrics, for the sweeper
-OBJECTIVE = "val_accuracy"  # never a test metric
-SPACE_ATTR = "search_space"  # the study's user attribute that pins its space
-
 
 # --- the space ---------------------------------------------------------------------
 
@@ -112,9 +97,9 @@ def open_study(name: str, storage: str, seed: int, space: Mapping[str, BaseDistr
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     wanted = {k: distribution_to_json(d) for k, d in space.items()}
-    held = study.user_attrs.get(SPACE_ATTR)
+    held = study.user_attrs.get(names.SPACE_ATTR)
     if held is None:
-        study.set_user_attr(SPACE_ATTR, wanted)
+        study.set_user_attr(names.SPACE_ATTR, wanted)
     elif held != wanted:
         changed = sorted(k for k in held.keys() | wanted.keys() if held.get(k) != wanted.get(k))
         raise ConfigError(f"study {name!r} in {storage} was searched over another space ({', '.join(changed)} differ): "
@@ -134,7 +119,7 @@ def trial_jobs(number: int, params: Mapping[str, object], fixed: Sequence[str], 
 
 def unfinished_trials(study: optuna.Study) -> list[optuna.trial.Trial]:
     """Trials a killed command left RUNNING: launched again under their own numbers, their finished seeds reused."""
-    return [optuna.trial.Trial(study, t._trial_id) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    return [optuna.trial.Trial(study, compat.optuna_trial_id(t)) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
 
 
 def trials_done(study: optuna.Study) -> int:
@@ -145,11 +130,11 @@ def trials_done(study: optuna.Study) -> int:
 def outcome(returns: Sequence[JobReturn]) -> tuple[TrialState, float | None]:
     """The trial's state and objective from its seeds' return values (train()'s final metrics)."""
     metrics = [r.return_value if r.status == JobStatus.COMPLETED else None for r in returns]
-    if any(not m or OBJECTIVE not in m for m in metrics):
+    if any(not m or names.OBJECTIVE not in m for m in metrics):
         return TrialState.FAIL, None
-    if any(PRUNED_AT in m for m in metrics):
+    if any(names.PRUNED_AT in m for m in metrics):
         return TrialState.PRUNED, None
-    return TrialState.COMPLETE, statistics.fmean(m[OBJECTIVE] for m in metrics)
+    return TrialState.COMPLETE, statistics.fmean(m[names.OBJECTIVE] for m in metrics)
 
 
 def epoch_objective(client: MlflowClient, experiment_id: str, study: str, number: int) -> dict[int, float]:
@@ -158,10 +143,10 @@ def epoch_objective(client: MlflowClient, experiment_id: str, study: str, number
     A trial whose seeds were all reused from a twin trial (the same config) has
     no runs of its own: it adds nothing, its twin counts already.
     """
-    runs = client.search_runs([experiment_id], f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_TRIAL}` = '{number}' "
+    runs = client.search_runs([experiment_id], f"tags.`{names.TAG_STUDY}` = '{study}' and tags.`{names.TAG_TRIAL}` = '{number}' "
                               f"and attributes.status = 'FINISHED'", max_results=1000)
-    histories = history.metric_histories(client, [r.info.run_id for r in runs], (OBJECTIVE,))
-    curves = [by_key[OBJECTIVE] for by_key in histories.values()]
+    histories = history.metric_histories(client, [r.info.run_id for r in runs], (names.OBJECTIVE,))
+    curves = [by_key[names.OBJECTIVE] for by_key in histories.values()]
     steps = set.intersection(*(set(c) for c in curves)) if curves else set()
     return {step: statistics.fmean(c[step] for c in curves) for step in sorted(steps)}
 
@@ -180,19 +165,55 @@ def tell(study: optuna.Study, trial: optuna.trial.Trial, returns: Sequence[JobRe
 # --- the sweep ---------------------------------------------------------------------------
 
 
-def sweep_callback(hydra_context):
-    """The sweep's SweepCallback, to hand it the job count and the keys that name runs (or None)."""
-    from mlp_sweep.sweep import SweepCallback
+@dataclass(frozen=True)
+class Plan:
+    """What a search command will do, read from its config and its study before anything trains."""
 
-    callbacks = getattr(getattr(hydra_context, "callbacks", None), "callbacks", [])
-    return next((c for c in callbacks if isinstance(c, SweepCallback)), None)
+    study: optuna.Study
+    storage: str
+    space: dict[str, BaseDistribution]
+    fixed: list[str]  # the overrides every job gets
+    pending: list[optuna.trial.Trial]  # trials a killed command left RUNNING
+    remaining: int  # trials to run in this command
+    replicates: int
+
+    @property
+    def jobs(self) -> int:
+        return self.remaining * self.replicates
+
+    @property
+    def varying(self) -> list[str]:
+        """The keys that name the search's runs: the space's, and the trial's number."""
+        return [*self.space, "search.trial"]
 
 
-def record_earlier_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, study: str) -> None:
-    """List the study's runs from earlier commands on this sweep's parent, so its report covers the whole study."""
-    runs = client.search_runs([experiment_id], f"tags.`{TAG_STUDY}` = '{study}' and tags.`{tracking.TAG_PARENT}` != "
+def plan(cfg: DictConfig, arguments: Sequence[str]) -> Plan:
+    """Open (or continue) the study for this command; refuse a search it cannot run, with the fix.
+
+    The sweep callback asks it for the job count and the keys that name runs; the
+    sweeper asks it again to run the search: one reading of the same config and study.
+    """
+    space, fixed = parse_space(cfg.hydra.sweeper.get("params") or {}, arguments)
+    if not space:
+        raise ConfigError("the search has no space: give hydra.sweeper.params sweeps, e.g. "
+                          "optimizer.lr: tag(log, interval(1e-4, 1e-1))")
+    storage = storage_url(cfg)
+    study = open_study(cfg.search.study_name, storage, cfg.search.sampler_seed, space)
+    pending = unfinished_trials(study)
+    remaining = max(cfg.hydra.sweeper.n_trials - trials_done(study), len(pending), 0)
+    return Plan(study, storage, space, fixed, pending, remaining, cfg.search.replicates)
+
+
+def record_study(client: MlflowClient, experiment_id: str, parent_run_id: str, cfg: DictConfig) -> None:
+    """Name the study on the sweep's parent run, and list the study's runs from earlier commands there,
+    so that the report covers the whole study."""
+    study, storage = cfg.search.study_name, storage_url(cfg)
+    client.set_tag(parent_run_id, names.TAG_STUDY, study)
+    client.set_tag(parent_run_id, names.TAG_STORAGE, storage)
+    runs = client.search_runs([experiment_id], f"tags.`{names.TAG_STUDY}` = '{study}' and tags.`{names.TAG_PARENT}` != "
                               f"'{parent_run_id}'", max_results=5000)
-    resume.record_reuse(parent_run_id, [r for r in runs if r.info.status == "FINISHED" or TAG_PRUNED in r.data.tags])
+    resume.record_reuse(client, parent_run_id,
+                        [r for r in runs if r.info.status == "FINISHED" or names.TAG_PRUNED in r.data.tags])
 
 
 def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
@@ -203,86 +224,30 @@ def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     try:
         return run_search(sweeper, arguments)
     except MlpSweepError as e:
-        callback = sweep_callback(sweeper.hydra_context)
-        if callback is not None:
-            callback.end_parent_run("FAILED", str(e))
+        callbacks = getattr(getattr(sweeper.hydra_context, "callbacks", None), "callbacks", [])
+        for callback in callbacks:
+            if hasattr(callback, "end_parent_run"):  # the sweep's SweepCallback
+                callback.end_parent_run("FAILED", str(e))
         sys.exit(f"error: {e}")
 
 
 def run_search(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     """Ask for trials in batches of ``n_jobs``, launch each trial's seeds, tell the outcomes."""
     cfg = sweeper.config
-    space, fixed = parse_space(sweeper.params or {}, arguments)
-    if not space:
-        raise ConfigError("the search has no space: give hydra.sweeper.params sweeps, e.g. "
-                          "optimizer.lr: tag(log, interval(1e-4, 1e-1))")
-    storage = storage_url(cfg)
-    study = open_study(cfg.search.study_name, storage, cfg.search.sampler_seed, space)
-    replicates = cfg.search.replicates
-    client = MlflowClient(tracking.resolve_uri(cfg.tracking.uri))
-    experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
-    pending = unfinished_trials(study)
-    remaining = max(0, sweeper.n_trials - trials_done(study))
-    remaining = max(remaining, len(pending))
-    callback = sweep_callback(sweeper.hydra_context)
-    if callback is not None:
-        callback.total, callback.varying = remaining * replicates, [*space, "search.trial"]
-        if callback.parent_run_id:
-            client.set_tag(callback.parent_run_id, TAG_STUDY, study.study_name)
-            client.set_tag(callback.parent_run_id, TAG_STORAGE, storage)
-            record_earlier_runs(client, experiment_id, callback.parent_run_id, study.study_name)
-    log.info("study %s in %s: %d trial(s) done, %d to run, %d seed(s) each", study.study_name, storage,
-             trials_done(study), remaining, replicates)
+    p = plan(cfg, arguments)
+    client, experiment_id = tracking.open_experiment(cfg.tracking.uri, cfg.tracking.experiment)
+    study, pending, remaining = p.study, list(p.pending), p.remaining
+    log.info("study %s in %s: %d trial(s) done, %d to run, %d seed(s) each", study.study_name, p.storage,
+             trials_done(study), remaining, p.replicates)
     Path(cfg.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
     returns, job_idx = [], 0
     while remaining > 0:
-        trials = [pending.pop(0) if pending else study.ask(dict(space)) for _ in range(min(sweeper.n_jobs, remaining))]
-        batch = [job for t in trials for job in trial_jobs(t.number, t.params, fixed, replicates, storage)]
+        trials = [pending.pop(0) if pending else study.ask(dict(p.space)) for _ in range(min(sweeper.n_jobs, remaining))]
+        batch = [job for t in trials for job in trial_jobs(t.number, t.params, p.fixed, p.replicates, p.storage)]
         sweeper.validate_batch_is_legal(batch)
         results = sweeper.launcher.launch(batch, initial_job_idx=job_idx)
         for i, trial in enumerate(trials):
-            tell(study, trial, results[i * replicates:(i + 1) * replicates], client, experiment_id)
+            tell(study, trial, results[i * p.replicates:(i + 1) * p.replicates], client, experiment_id)
         job_idx, remaining = job_idx + len(batch), remaining - len(trials)
         returns.append(results)
     return returns
-
-
-# --- pruning, in each job ----------------------------------------------------------------
-
-
-class MedianStop:
-    """The median stopping rule for one seed run, read from the study's storage at each epoch."""
-
-    def __init__(self, storage: str, study: str, grace_epochs: int):
-        self.study = optuna.load_study(study_name=study, storage=storage)
-        self.grace_epochs = grace_epochs
-
-    def __call__(self, epoch: int, val_accuracy: float) -> bool:
-        """Whether to stop after this (1-based) epoch."""
-        if epoch < self.grace_epochs:
-            return False
-        done = [t.intermediate_values[epoch] for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if epoch in t.intermediate_values]
-        return bool(done) and val_accuracy < statistics.median(done)
-
-
-def stop_rule(cfg: DictConfig) -> Callable[[int, float], bool] | None:
-    """The pruning rule for a job of a search with ``search.pruning=true``; None otherwise."""
-    s = cfg.search
-    if not s.pruning or s.trial is None:
-        return None
-    return MedianStop(storage_url(cfg), s.study_name, s.grace_epochs)
-
-
-def run_tags(cfg: DictConfig) -> dict[str, str]:
-    """The trial and study of a search's job, for its run."""
-    if cfg.search.trial is None:
-        return {}
-    return {TAG_TRIAL: str(cfg.search.trial), TAG_STUDY: cfg.search.study_name}
-
-
-def end_pruned(name: str, epoch: int) -> None:
-    """End the active run as pruned: KILLED, with the epoch it stopped at."""
-    mlflow.set_tag(TAG_PRUNED, str(epoch))
-    mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
-    print(f"{name}: pruned after epoch {epoch} (below the median of the completed trials)", flush=True)

@@ -1,6 +1,6 @@
 """Sweep-level work, as a Hydra callback: one parent MLflow run per multirun,
 a ``[k/N] name`` line as each job starts, the count of failed jobs, and the
-comparison report (:mod:`mlp_sweep.report`) once every job has ended.
+comparison report (:mod:`mlp_sweep.reporting.report`) once every job has ended.
 
 A job finds its parent run, the sweep's store and the keys the sweep varies
 (for its run name) in environment variables that this callback sets around
@@ -21,15 +21,15 @@ import sys
 import time
 from pathlib import Path
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from mlp_sweep import identity, resume, schema, tracking
-from mlp_sweep.errors import ConfigError, MlpSweepError
+from mlp_sweep import compat, names, schema
+from mlp_sweep.errors import ConfigError, reason
+from mlp_sweep.store import identity, resume, tracking
 
 log = logging.getLogger(__name__)
 
@@ -40,41 +40,37 @@ def sweep_overrides(config: DictConfig) -> list[str]:
     return [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
 
 
-def count_jobs(overrides: list[str]) -> int:
-    """How many jobs the basic sweeper makes of these overrides."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+def is_search(config: DictConfig) -> bool:
+    """Whether the sweep is a search (hydra/sweeper=mlp_search) rather than a grid."""
+    return "mlp_sweep_search" in str(config.hydra.sweeper.get("_target_", ""))
 
 
-def reason(error: BaseException) -> str:
-    """One line that says what went wrong: our own errors' messages are written for the user."""
-    if isinstance(error, MlpSweepError):
-        return str(error)
-    return f"{type(error).__name__}: {tracking.first_line(error)}"
+def plan(config: DictConfig, overrides: list[str]) -> tuple[int | None, list[str]]:
+    """How many jobs the sweep will run, and the keys it varies (they name its runs).
 
-
-def record_failed_job(cfg: DictConfig, error: BaseException, since_ms: int) -> None:
-    """Leave a FAILED run in the store for a job that failed, if the job's own run did not end so already.
-
-    Called in the job's process; a store that cannot be reached leaves the job
-    uncounted, which the sweep's end reports as a job that left no run.
+    A grid counts as Hydra's basic sweeper expands it; a search asks its study
+    (:func:`mlp_sweep.sweep.search.plan`); any other sweeper has its own syntax: unknown.
     """
-    parent = os.environ.get(tracking.ENV_PARENT_RUN)
-    if not parent:
-        return
+    if is_search(config):
+        from mlp_sweep.sweep import search  # Optuna: only for a search
+
+        p = search.plan(config, list(config.hydra.overrides.task))
+        return p.jobs, p.varying
     try:
-        experiment_id = tracking.use_experiment(cfg.tracking.uri, cfg.tracking.experiment)
-        resume.record_failed_job(experiment_id, parent, identity.run_name(cfg), error, since_ms)
-    except Exception as e:
-        log.error("could not record the failure in the MLflow store: %s", reason(e))
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        return compat.basic_sweeper_jobs(parsed), identity.varying_keys(overrides)
+    except Exception:  # a sweeper other than the basic one: its own syntax
+        return None, []
 
 
 class SweepCallback(Callback):
+    """Built by Hydra from ``hydra.callbacks.sweep``; it learns the rest from the sweep's config."""
+
     def __init__(self) -> None:
         # None until on_multirun_start has completed: no code may assume it did.
         self.parent_run_id: str | None = None
         self.tracking_uri: str | None = None
-        self.total: int | None = None  # jobs the sweep will run, where the sweeper says
+        self.total: int | None = None  # jobs the sweep will run, where known
         self.varying: list[str] = []
         self.credentials: dict[str, str] = {}  # MLflow's own variables, for jobs in other processes
         self.env_before: dict[str, str | None] = {}
@@ -92,33 +88,33 @@ class SweepCallback(Callback):
     def start_parent_run(self, config: DictConfig) -> None:
         schema.validate(config)  # what the sweep does not vary is checked once, here
         overrides = sweep_overrides(config)
-        try:
-            self.total, self.varying = count_jobs(overrides), identity.varying_keys(overrides)
-        except Exception:  # a sweeper other than the basic one: its own syntax (the search sets both itself)
-            self.total, self.varying = None, []
+        self.total, self.varying = plan(config, overrides)
         if "trainer.backend" in self.varying:
             raise ConfigError("a sweep runs one Keras backend (it is chosen once per process): "
                               "run one sweep per trainer.backend")
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
-        experiment_id = tracking.use_experiment(config.tracking.uri, config.tracking.experiment)
-        resume.close_stale_runs(experiment_id)  # a killed earlier sweep left its runs RUNNING
-        self.tracking_uri = tracking.resolve_uri(config.tracking.uri)  # the jobs' store, wherever they run
+        client, experiment_id = tracking.open_experiment(config.tracking.uri, config.tracking.experiment)
+        resume.close_stale_runs(client, experiment_id)  # a killed earlier sweep left its runs RUNNING
+        self.tracking_uri = client.tracking_uri  # the jobs' store, wherever they run
         # submitit pickles this callback into the sweep's folder, and its jobs inherit
         # this process' environment (local executor, sbatch): the credentials stay out of it.
         if "submitit" not in str(config.hydra.launcher.get("_target_", "")):
             self.credentials = tracking.credentials()
         overrides = [tracking.redact_text(o) for o in overrides]  # as logged below: no password
-        client = MlflowClient()
         run = client.create_run(
             experiment_id,
             run_name=time.strftime("sweep-%Y%m%d-%H%M%S"),
-            tags={tracking.TAG_SWEEP: "parent", tracking.TAG_OVERRIDES: " ".join(overrides),
-                  "mlp_sweep.sweep_dir": str(Path(config.hydra.sweep.dir).resolve()),
-                  tracking.TAG_PROCESS: resume.process_tag()},
+            tags={names.TAG_SWEEP: "parent", names.TAG_OVERRIDES: " ".join(overrides),
+                  names.TAG_SWEEP_DIR: str(Path(config.hydra.sweep.dir).resolve()),
+                  names.TAG_PROCESS: resume.process_tag()},
         )
         self.parent_run_id = run.info.run_id
         params = dict(override.partition("=")[::2] for override in overrides)  # a key given twice: the last wins
         client.log_batch(self.parent_run_id, params=[Param(k.lstrip("+~"), v) for k, v in params.items()])
+        if is_search(config):
+            from mlp_sweep.sweep import search
+
+            search.record_study(client, experiment_id, self.parent_run_id, config)
         log.info("sweep of %s jobs, MLflow parent run %s", self.total or "?", self.parent_run_id)
 
     # --- each job, in its own process ---------------------------------------------------
@@ -134,8 +130,8 @@ class SweepCallback(Callback):
         """
         if self.parent_run_id is None:
             return
-        env = {tracking.ENV_PARENT_RUN: self.parent_run_id, tracking.ENV_VARYING: json.dumps(self.varying),
-               tracking.ENV_TRACKING_URI: self.tracking_uri, **self.credentials}
+        env = {names.ENV_PARENT_RUN: self.parent_run_id, names.ENV_VARYING: json.dumps(self.varying),
+               names.ENV_TRACKING_URI: self.tracking_uri, **self.credentials}
         self.env_before = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         print(f"[{config.hydra.job.num + 1}/{self.total or '?'}] {identity.run_name(config, self.varying)}", flush=True)
@@ -173,15 +169,13 @@ class SweepCallback(Callback):
 
         A run a search pruned (KILLED, tagged with its epoch) stopped by design: not a failure.
         """
-        from mlp_sweep.search import TAG_PRUNED  # Optuna: only once a sweep ends
-
         client = MlflowClient(self.tracking_uri)
         parent = client.get_run(self.parent_run_id)
-        resume.close_stale_runs(parent.info.experiment_id, f"tags.`{tracking.TAG_PARENT}` = '{self.parent_run_id}'")
+        resume.close_stale_runs(client, parent.info.experiment_id, f"tags.`{names.TAG_PARENT}` = '{self.parent_run_id}'")
         children = resume.child_runs(client, parent)
         problems = [f"{r.info.run_name} ({r.info.run_id}) {r.info.status}: "
-                    + " ".join(r.data.tags.get(tracking.TAG_FAILURE, "").split())  # one line, however long the reason
-                    for r in children if r.info.status != "FINISHED" and TAG_PRUNED not in r.data.tags]
+                    + " ".join(r.data.tags.get(names.TAG_FAILURE, "").split())  # one line, however long the reason
+                    for r in children if r.info.status != "FINISHED" and names.TAG_PRUNED not in r.data.tags]
         accounted = len(children) + len(resume.reused_run_ids(parent))
         if self.total is not None and accounted < self.total:
             problems.append(f"{self.total - accounted} of {self.total} job(s) left no run in the store "
@@ -191,7 +185,7 @@ class SweepCallback(Callback):
     def write_report(self, config: DictConfig) -> str | None:
         """The comparison table and figures, into ``<sweep dir>/report`` and onto the parent run; the reason it failed, if it did."""
         try:
-            from mlp_sweep import report  # pandas, scipy, matplotlib: only once a sweep ends
+            from mlp_sweep.reporting import report  # pandas, scipy, matplotlib: only once a sweep ends
 
             print(report.make_report(self.parent_run_id, tracking_uri=self.tracking_uri,
                                      out_dir=Path(config.hydra.sweep.dir) / "report").text(), flush=True)
@@ -207,7 +201,7 @@ class SweepCallback(Callback):
         try:
             client = MlflowClient(self.tracking_uri)
             if failure:
-                client.set_tag(self.parent_run_id, tracking.TAG_FAILURE, failure)
+                client.set_tag(self.parent_run_id, names.TAG_FAILURE, failure)
             client.set_terminated(self.parent_run_id, status)
         except Exception:
             if strict:

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from mlp_sweep.errors import DataError
+from mlp_sweep.names import ENV_DATA_DIR
 
-ENV_DATA_DIR = "MLP_SWEEP_DATA_DIR"
 N_CLASSES = 10
 
 # name -> SHA-256 of the uncompressed IDX bytes of the published MNIST.

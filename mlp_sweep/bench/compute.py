@@ -1,9 +1,9 @@
 """How close training runs to this machine's arithmetic limit, and how it compares with the notebook.
 
-    python -m mlp_sweep.bench --out benchmarks/<machine>.json            # the table (run it alone on the machine)
-    python -m mlp_sweep.bench --backend jax --out benchmarks/<machine>-jax.json
-    python -m mlp_sweep.bench --sweep --out benchmarks/<machine>.json    # + the grid commands' wall times
-    python -m mlp_sweep.bench --quick                                # a smoke test: small data, two configs
+    python -m mlp_sweep.bench.compute --out benchmarks/<machine>.json    # the table (run it alone on the machine)
+    python -m mlp_sweep.bench.compute --backend jax --out benchmarks/<machine>-jax.json
+    python -m mlp_sweep.bench.compute --sweep --out benchmarks/<machine>.json    # + the grid commands' wall times
+    python -m mlp_sweep.bench.compute --quick                                # a smoke test: small data, two configs
 
 Three arms train each config in this one process, interleaved and repeated, so
 that all of them see the same machine:
@@ -30,7 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlp_sweep import runtime, schema
+from mlp_sweep import schema
+from mlp_sweep.core import runtime
 
 MODELS = ("mlp2", "mlp3", "mlp5")
 REGS = ("none", "bn", "bn_dropout")
@@ -150,7 +151,7 @@ def project_epochs(cfg) -> list[float]:
     """``train(cfg)`` itself; its epoch times come back from its MLflow run."""
     import mlflow
 
-    from mlp_sweep.train import train
+    from mlp_sweep.core.run import train
 
     train(cfg, progress="none")
     history = mlflow.MlflowClient().get_metric_history(mlflow.last_active_run().info.run_id, "epoch_time_s")
@@ -161,7 +162,7 @@ def keras_default_epochs(cfg, x, y, validation, epochs: int) -> list[float]:
     """The config's model, compiled at Keras' defaults (one batch per call, XLA as Keras decides), fitted on (x, y)."""
     import keras
 
-    from mlp_sweep.train import compiled_model
+    from mlp_sweep.core.run import compiled_model
 
     class EpochTimes(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -207,7 +208,7 @@ def summarise(epochs_per_run: list[list[float]], limit_s: float, n_train: int) -
 
 def bench_config(model: str, reg: str, overrides: list[str], gflops: float, repeats: int) -> dict[str, object]:
     """The three arms, rotated ``repeats`` times so that none always runs first, for one config."""
-    from mlp_sweep.train import load_data
+    from mlp_sweep.core.run import load_data
 
     cfg = schema.compose(f"model={model}", f"reg={reg}", *overrides)
     s = load_data(cfg)
@@ -316,7 +317,7 @@ def table(result: dict) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench.compute", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke test: small data, two configs, two epochs")
     p.add_argument("--epochs", type=int, help="epochs per run, the first of them not measured (default 4; quick 2)")
     p.add_argument("--repeats", type=int, default=1,
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{rows[-1]['name']}: " + ", ".join(f"{arm} {rows[-1][arm]['median_s']:.2f} s" for arm in ARMS),
                   file=sys.stderr, flush=True)
         result = {
-            "command": command_line("bench", argv),
+            "command": command_line("bench.compute", argv),
             "machine": machine(), "matmul": {**mm, "gflops": gflops}, "help_s": help_s,
             "settings": {"epochs_per_run": epochs, "measured": f"epochs 2..{epochs}", "repeats": args.repeats,
                          "overrides": [o for o in overrides if not o.startswith("tracking.")]},

@@ -1,54 +1,13 @@
-"""The figures a run logs (the notebook's train-vs-val curves, a confusion matrix)
-and those a sweep's report shows (validation curves overlaid, test accuracy per config).
+"""The figures of a sweep's report: validation curves overlaid, test accuracy per config.
 
 Matplotlib's object API (``Figure``), not pyplot: no global backend to choose and
 no registry of open figures to close, so importing this module changes nothing.
 """
 
 import matplotlib
-import mlflow
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-
-
-def log_figure(run_id: str, fig: Figure, artifact_file: str) -> None:
-    """Log a figure as a PNG artifact of the run."""
-    mlflow.MlflowClient().log_figure(run_id, fig, artifact_file)
-
-
-def curves(history: dict[str, list[float]], title: str) -> Figure:
-    """Loss and accuracy per epoch, train against validation, side by side."""
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.plot(epochs, history[metric], "b-", label=f"train {metric}")
-        ax.plot(epochs, history[f"val_{metric}"], "r-", label=f"validation {metric}")
-        ax.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, title: str, n_classes: int = 10) -> Figure:
-    """Counts of true class (rows) against predicted class (columns) on the test set."""
-    counts = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(counts, (y_true, y_pred), 1)
-    fig = Figure(figsize=(6, 5.5))
-    ax = fig.subplots()
-    image = ax.imshow(counts, cmap="Blues")
-    for (i, j), n in np.ndenumerate(counts):
-        ax.text(j, i, n, ha="center", va="center", fontsize=7, color="white" if n > counts.max() / 2 else "black")
-    ax.set(xticks=range(n_classes), yticks=range(n_classes), xlabel="predicted", ylabel="true",
-           title=f"{title}: test confusion matrix")
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    return fig
-
-
-# The report's figures: a sweep's configs side by side.
 
 
 def save_figure(fig: Figure, path) -> None:
@@ -56,24 +15,25 @@ def save_figure(fig: Figure, path) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
-HIGHLIGHTED = 8  # configs drawn in colour; a sweep's others are drawn faint, so that the figure stays readable
+ALL_IN_COLOUR = 12  # a sweep of up to this many configs draws every one in colour (the 3x3 grid, say)
+HIGHLIGHTED = 8  # past that, the best this many in colour and the others faint, so that the figure stays readable
 
 
 def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: dict[str, tuple[str, str]]) -> Figure:
     """Per config (label -> metric -> frame of epochs x seeds, best config first): the mean over seeds, a band of ± one std.
 
-    The first :data:`HIGHLIGHTED` configs are drawn in colour, the rest as thin grey
-    lines under them. ``keys`` gives each label its (colour, line style) keys, e.g.
+    Up to :data:`ALL_IN_COLOUR` configs are all drawn in colour; past that, the first
+    :data:`HIGHLIGHTED` are, and the rest as thin grey lines under them. ``keys`` gives each label its (colour, line style) keys, e.g.
     (model, reg): one colour per depth and one dash per regularisation, so both read
     off the figure; where two highlighted configs share both keys (a sweep over the
     learning rate), each gets a colour of its own instead.
     """
     fig = Figure(figsize=(6 * len(metrics), 4.5))
     axes = fig.subplots(1, len(metrics), squeeze=False)
-    shown = list(curves)[:HIGHLIGHTED]
-    faint = list(curves)[HIGHLIGHTED:]
+    n_shown = len(curves) if len(curves) <= ALL_IN_COLOUR else HIGHLIGHTED
+    shown, faint = list(curves)[:n_shown], list(curves)[n_shown:]
     by_keys = len({keys[label] for label in shown}) == len(shown)
-    palette = matplotlib.colormaps["tab10"].colors
+    palette = matplotlib.colormaps["tab10" if n_shown <= 10 else "tab20"].colors
     colours = _styles([keys[label][0] if by_keys else label for label in shown], palette)
     dashes = _styles([keys[label][1] for label in shown], ("-", "--", ":", "-.") if by_keys else ("-",))
     for ax, metric in zip(axes[0], metrics):

@@ -1,0 +1,78 @@
+"""Every use of a private or undocumented API of the libraries mlp_sweep builds on, in one place.
+
+Each is the one way to get something the public API does not offer (named in
+its docstring), checked against the versions in :data:`CHECKED`, which
+``pyproject.toml``'s pins follow. ``tests/test_compat.py`` exercises each one
+against the installed libraries, so that an upgrade that changes one fails
+there, naming it, rather than somewhere deep in a sweep. Importing this module
+imports neither Optuna nor TensorFlow: the training core loads it.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+
+# The releases each use below was checked against (pyproject.toml pins these ranges).
+CHECKED = {"mlflow": "3.7 – 3.17", "optuna": "4.0 – 5.0", "hydra-core": "1.3.2"}
+
+# The tracking server's bulk endpoint that its UI draws charts from; not in MLflow's REST API reference.
+BULK_HISTORY_ENDPOINT = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
+
+
+def run_context_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """``tags`` plus what ``mlflow.start_run`` adds by itself (user, source file, git commit of the script).
+
+    ``MlflowClient.create_run`` adds none of them; MLflow's context registry
+    (``mlflow.tracking.context.registry.resolve_tags``) is how the fluent API finds them.
+    """
+    from mlflow.tracking.context.registry import resolve_tags
+
+    return resolve_tags(dict(tags))
+
+
+def tracking_store(client):
+    """The store behind a client (its URI and credentials): ``MlflowClient._tracking_client.store``.
+
+    The bulk history reads below need it; the client offers no bulk read of its own.
+    """
+    return client._tracking_client.store
+
+
+def sql_metric_history_bulk(store, run_ids: Sequence[str], key: str, max_results: int) -> list[tuple[str, int, float]] | None:
+    """(run id, step, value) of one metric for many runs in one query, where the store is SQL; else None.
+
+    ``SqlAlchemyStore.get_metric_history_bulk`` is public on the store, not on the client.
+    """
+    if not hasattr(store, "get_metric_history_bulk"):
+        return None
+    return [(m.run_id, m.step, m.value) for m in store.get_metric_history_bulk(list(run_ids), key, max_results)]
+
+
+def server_metric_history_bulk(store, run_ids: Sequence[str], key: str, max_results: int) -> list[tuple[str, int, float]] | None:
+    """The same from a tracking server's UI endpoint (up to 100 runs a call); None where the store is no server.
+
+    Raises MlflowException where the server lacks the endpoint (or a proxy hides it).
+    """
+    from mlflow.store.tracking.rest_store import RestStore
+    from mlflow.utils.rest_utils import http_request_safe
+
+    if not isinstance(store, RestStore):
+        return None
+    response = http_request_safe(store.get_host_creds(), BULK_HISTORY_ENDPOINT, "GET", params=[
+        *(("run_id", run_id) for run_id in run_ids), ("metric_key", key), ("max_results", max_results)])
+    return [(m["run_id"], int(m.get("step", 0)), float(m["value"])) for m in response.json().get("metrics", [])]
+
+
+def optuna_trial_id(frozen_trial) -> int:
+    """The storage id of an Optuna trial (``FrozenTrial._trial_id``), to reopen a RUNNING trial as a ``Trial``.
+
+    Optuna's ask() only makes new trials; a trial a killed command left RUNNING
+    is continued under its own number through ``optuna.trial.Trial(study, id)``.
+    """
+    return frozen_trial._trial_id
+
+
+def basic_sweeper_jobs(overrides: Iterable) -> int:
+    """How many jobs Hydra's basic sweeper makes of parsed overrides (``BasicSweeper.split_arguments``, in
+    ``hydra._internal``): the sweep's job count, for its ``[k/N]`` lines."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return sum(len(batch) for batch in BasicSweeper.split_arguments(list(overrides), None))

@@ -1,0 +1,1 @@
+"""Reporting: a sweep's runs read back, compared (statistics without MLflow), written as tables and figures."""
