@@ -56,7 +56,8 @@ def main(cfg: DictConfig) -> dict | None:
     started_ms = int(time.time() * 1000)
     try:
         schema.validate(cfg)
-        runtime.use_backend(cfg.trainer.backend)  # before Keras loads
+        runtime.check_backend(cfg.trainer.backend)
+        os.environ.update(runtime.process_environment(cfg.trainer.backend, cfg.trainer.threads))  # before Keras loads
         runtime.import_tensorflow_quietly()
         from mlp_sweep.core.run import train
 
@@ -93,7 +94,7 @@ def record_failed_job(cfg: DictConfig, error: BaseException, since_ms: int) -> N
 
 def cli() -> None:
     """The ``mlp-sweep`` command: ``report ...`` compares a sweep, anything else is a Hydra run or sweep."""
-    runtime.quiet_tensorflow()
+    os.environ.update(runtime.process_environment())  # TensorFlow's start-up noise, before anything loads it
     # A login in a URI (tracking.uri=https://user:pw@host, $MLFLOW_TRACKING_URI) goes to MLflow's
     # variables before Hydra records the command line: the bare URI is all that is ever shown.
     sys.argv, login = tracking.argv_without_userinfo(sys.argv)

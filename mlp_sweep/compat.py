@@ -36,7 +36,9 @@ def tracking_store(client):
     return client._tracking_client.store
 
 
-def sql_metric_history_bulk(store, run_ids: Sequence[str], key: str, max_results: int) -> list[tuple[str, int, float]] | None:
+def sql_metric_history_bulk(
+    store, run_ids: Sequence[str], key: str, max_results: int
+) -> list[tuple[str, int, float]] | None:
     """(run id, step, value) of one metric for many runs in one query, where the store is SQL; else None.
 
     ``SqlAlchemyStore.get_metric_history_bulk`` is public on the store, not on the client.
@@ -46,7 +48,9 @@ def sql_metric_history_bulk(store, run_ids: Sequence[str], key: str, max_results
     return [(m.run_id, m.step, m.value) for m in store.get_metric_history_bulk(list(run_ids), key, max_results)]
 
 
-def server_metric_history_bulk(store, run_ids: Sequence[str], key: str, max_results: int) -> list[tuple[str, int, float]] | None:
+def server_metric_history_bulk(
+    store, run_ids: Sequence[str], key: str, max_results: int
+) -> list[tuple[str, int, float]] | None:
     """The same from a tracking server's UI endpoint (up to 100 runs a call); None where the store is no server.
 
     Raises MlflowException where the server lacks the endpoint (or a proxy hides it).
@@ -56,8 +60,12 @@ def server_metric_history_bulk(store, run_ids: Sequence[str], key: str, max_resu
 
     if not isinstance(store, RestStore):
         return None
-    response = http_request_safe(store.get_host_creds(), BULK_HISTORY_ENDPOINT, "GET", params=[
-        *(("run_id", run_id) for run_id in run_ids), ("metric_key", key), ("max_results", max_results)])
+    response = http_request_safe(
+        store.get_host_creds(),
+        BULK_HISTORY_ENDPOINT,
+        "GET",
+        params=[*(("run_id", run_id) for run_id in run_ids), ("metric_key", key), ("max_results", max_results)],
+    )
     return [(m["run_id"], int(m.get("step", 0)), float(m["value"])) for m in response.json().get("metrics", [])]
 
 

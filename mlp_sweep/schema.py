@@ -94,14 +94,14 @@ class TrackingConf:
     experiment: str = "mlp_sweep"
     # Log the trained model in MLflow's Keras flavor.
     log_model: bool = True
-    # false: a job whose config hash and seed already have a FINISHED run in the
-    # experiment is skipped (a sweep run again resumes); true: train it again.
+    # false: a job whose grid point (config hash, seed, data checksum, code fingerprint) already
+    # has a FINISHED run in the experiment is skipped (a sweep run again resumes); true: train it again.
     rerun: bool = False
 
 
 @dataclass
 class SearchConf:
-    """How a search (``hparams_search=...``, mlp_sweep/search.py) runs; none of it enters the config hash."""
+    """How a search (``hparams_search=...``, mlp_sweep/sweep/search.py) runs; none of it enters the config hash."""
 
     # Seeds per proposed config: each trial is trained with trainer.seed=0..replicates-1.
     replicates: int = 1
@@ -111,7 +111,7 @@ class SearchConf:
     study_name: str = "mlp_search"
     # Optuna's RDB storage URL. null: optuna.db beside a sqlite tracking store, else ./optuna.db.
     storage: Optional[str] = None
-    # Median stopping rule: after grace_epochs, stop a seed run below the completed trials' median.
+    # Median stopping rule: from epoch grace_epochs on, stop a seed run below the completed trials' median.
     pruning: bool = False
     grace_epochs: int = 3
     # Set by the sweeper for each job: the trial it belongs to (null outside a search).
@@ -133,18 +133,50 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 BACKENDS = ("tensorflow", "jax")
 # Keras' element-wise activations (keras.activations), checked here so that a typo is
 # refused before TensorFlow loads. Not glu (it halves a layer) nor threshold (it needs arguments).
-ACTIVATIONS = ("celu", "elu", "exponential", "gelu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
-               "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "mish", "relu", "relu6", "selu", "sigmoid", "silu",
-               "soft_shrink", "softplus", "softsign", "sparse_plus", "sparse_sigmoid", "squareplus", "swish", "tanh",
-               "tanh_shrink")
+ACTIVATIONS = (
+    "celu",
+    "elu",
+    "exponential",
+    "gelu",
+    "hard_shrink",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
+    "leaky_relu",
+    "linear",
+    "log_sigmoid",
+    "mish",
+    "relu",
+    "relu6",
+    "selu",
+    "sigmoid",
+    "silu",
+    "soft_shrink",
+    "softplus",
+    "softsign",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "squareplus",
+    "swish",
+    "tanh",
+    "tanh_shrink",
+)
 # Keras' initializers (keras.initializers, snake_case or CamelCase) and the numeric arguments each takes.
 INITIALIZERS = {
-    "zeros": (), "ones": (), "constant": ("value",),
-    "random_normal": ("mean", "stddev", "seed"), "truncated_normal": ("mean", "stddev", "seed"),
+    "zeros": (),
+    "ones": (),
+    "constant": ("value",),
+    "random_normal": ("mean", "stddev", "seed"),
+    "truncated_normal": ("mean", "stddev", "seed"),
     "random_uniform": ("minval", "maxval", "seed"),
-    **{name: ("seed",) for name in ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
-                                     "lecun_normal", "lecun_uniform")},
-    "orthogonal": ("gain", "seed"), "identity": ("gain",), "variance_scaling": ("scale", "seed"),
+    **{
+        name: ("seed",)
+        for name in ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform")
+    },
+    "orthogonal": ("gain", "seed"),
+    "identity": ("gain",),
+    "variance_scaling": ("scale", "seed"),
 }
 CONF_MODULE = "mlp_sweep.conf"  # conf/ of the repo, installed as a package (pyproject.toml)
 MNIST_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds
@@ -154,8 +186,17 @@ MNIST_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds
 # The data is covered by its checksum, so where it lies (data_dir) and whether it
 # was compared with MNIST's published sums (verify_checksum) do not count, nor how a
 # search proposed the config (search: its trial, study, replicates).
-HASH_EXCLUDED = ("trainer.seed", "trainer.threads", "trainer.steps_per_execution", "trainer.compile_cache", "tracking",
-                 "dataset.data_dir", "dataset.verify_checksum", "search")
+HASH_EXCLUDED = (
+    "trainer.seed",
+    "trainer.threads",
+    "trainer.steps_per_execution",
+    "trainer.compile_cache",
+    "tracking",
+    "dataset.data_dir",
+    "dataset.verify_checksum",
+    "search",
+)
+
 
 def is_hashed(key: str) -> bool:
     """Whether a dotted config key counts towards the config hash (see HASH_EXCLUDED)."""
@@ -198,19 +239,28 @@ def validate(cfg: DictConfig) -> None:
     m, r, o, t, d = cfg.model, cfg.reg, cfg.optimizer, cfg.trainer, cfg.dataset
     for key, value in _numbers({g: OmegaConf.to_container(cfg[g], resolve=True) for g in GROUPS}):
         need(math.isfinite(value), f"{key}={value} is not a finite number: give a finite value")
-    need(m.activation in ACTIVATIONS,
-         f"model.activation={m.activation!r} is unknown: choose one of Keras' activations ({', '.join(ACTIVATIONS)})")
+    need(
+        m.activation in ACTIVATIONS,
+        f"model.activation={m.activation!r} is unknown: choose one of Keras' activations ({', '.join(ACTIVATIONS)})",
+    )
     for i, init in enumerate(m.initializers):
         known = INITIALIZERS.get(snake_case(init.name))
         if known is None:
-            problems.append(f"model.initializers[{i}].name={init.name!r} is unknown: choose one of Keras' "
-                            f"initializers ({', '.join(INITIALIZERS)})")
+            problems.append(
+                f"model.initializers[{i}].name={init.name!r} is unknown: choose one of Keras' "
+                f"initializers ({', '.join(INITIALIZERS)})"
+            )
             continue
         wrong = sorted(set(init.args) - set(known))
-        need(not wrong, f"model.initializers[{i}] ({init.name}) takes no argument {', '.join(wrong)}: "
-             f"it takes {', '.join(known) or 'none'}")
-    need(cfg.tracking.experiment.strip() != "", "tracking.experiment is empty: name the MLflow experiment, "
-         "e.g. tracking.experiment=mlp_sweep")
+        need(
+            not wrong,
+            f"model.initializers[{i}] ({init.name}) takes no argument {', '.join(wrong)}: "
+            f"it takes {', '.join(known) or 'none'}",
+        )
+    need(
+        cfg.tracking.experiment.strip() != "",
+        "tracking.experiment is empty: name the MLflow experiment, e.g. tracking.experiment=mlp_sweep",
+    )
     need(len(m.widths) > 0, "model.widths is empty: give at least one hidden layer, e.g. model.widths=[128]")
     need(all(w > 0 for w in m.widths), f"model.widths={list(m.widths)} has a width <= 0: every width must be positive")
     need(
@@ -226,7 +276,10 @@ def validate(cfg: DictConfig) -> None:
     need(t.threads is None or t.threads > 0, f"trainer.threads={t.threads} must be > 0, or null for the default")
     need(t.backend in BACKENDS, f"trainer.backend={t.backend!r} is unknown: choose one of {', '.join(BACKENDS)}")
     need(cfg.search.replicates > 0, f"search.replicates={cfg.search.replicates} must be > 0, e.g. search.replicates=3")
-    need(cfg.search.grace_epochs > 0, f"search.grace_epochs={cfg.search.grace_epochs} must be > 0, e.g. search.grace_epochs=3")
+    need(
+        cfg.search.grace_epochs > 0,
+        f"search.grace_epochs={cfg.search.grace_epochs} must be > 0, e.g. search.grace_epochs=3",
+    )
     need(d.val_size > 0, f"dataset.val_size={d.val_size} must be > 0")
     for key in ("train_size", "test_size"):
         size = d[key]

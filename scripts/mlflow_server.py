@@ -50,35 +50,72 @@ USER_COMMANDS = ("add-user", "grant")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
-    p.add_argument("--root", default="mlflow-server",
-                   help="folder for the SQLite files (runs, users) and the artifacts (default: ./mlflow-server)")
-    p.add_argument("--backend-store-uri", default=os.environ.get(ENV_BACKEND),
-                   help=f"SQLAlchemy URI of the runs' database, e.g. postgresql://user@host/db (default: ${ENV_BACKEND}, else sqlite in --root)")
-    p.add_argument("--artifacts-destination", default=None, help="where the server keeps artifacts: a folder or s3://... (default: ROOT/artifacts)")
+    p.add_argument(
+        "--root",
+        default="mlflow-server",
+        help="folder for the SQLite files (runs, users) and the artifacts (default: ./mlflow-server)",
+    )
+    p.add_argument(
+        "--backend-store-uri",
+        default=os.environ.get(ENV_BACKEND),
+        help=f"SQLAlchemy URI of the runs' database, e.g. postgresql://user@host/db (default: ${ENV_BACKEND}, else sqlite in --root)",
+    )
+    p.add_argument(
+        "--artifacts-destination",
+        default=None,
+        help="where the server keeps artifacts: a folder or s3://... (default: ROOT/artifacts)",
+    )
     p.add_argument("--workers", type=int, default=2, help="server worker processes (default: 2)")
-    p.add_argument("--allowed-hosts", default=None, help="Host headers to accept when clients reach the server by a name (MLflow's --allowed-hosts)")
-    p.add_argument("--auth", action="store_true", help="ask for a login on loopback too (beyond loopback it always does)")
-    p.add_argument("--insecure-no-auth", action="store_true",
-                   help="serve beyond loopback WITHOUT any login: anyone who reaches the port reads, writes and deletes every run")
-    p.add_argument("--admin-password-file", default=None,
-                   help=f"file holding the admin's password, for the first start (default: ${ENV_ADMIN_PASSWORD})")
-    p.add_argument("--default-permission", choices=PERMISSIONS, default="READ",
-                   help="what every user may do on experiments nobody granted them (default: READ)")
+    p.add_argument(
+        "--allowed-hosts",
+        default=None,
+        help="Host headers to accept when clients reach the server by a name (MLflow's --allowed-hosts)",
+    )
+    p.add_argument(
+        "--auth", action="store_true", help="ask for a login on loopback too (beyond loopback it always does)"
+    )
+    p.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve beyond loopback WITHOUT any login: anyone who reaches the port reads, writes and deletes every run",
+    )
+    p.add_argument(
+        "--admin-password-file",
+        default=None,
+        help=f"file holding the admin's password, for the first start (default: ${ENV_ADMIN_PASSWORD})",
+    )
+    p.add_argument(
+        "--default-permission",
+        choices=PERMISSIONS,
+        default="READ",
+        help="what every user may do on experiments nobody granted them (default: READ)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the mlflow command instead of running it")
     return p.parse_args(argv)
 
 
 def parse_user_command(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="mlflow_server.py", description="Manage the users of a running server, as its admin "
-                                "($MLFLOW_TRACKING_USERNAME, $MLFLOW_TRACKING_PASSWORD).")
-    p.add_argument("--url", default=os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
-                   help="the server (default: $MLFLOW_TRACKING_URI, else http://127.0.0.1:5000)")
+    p = argparse.ArgumentParser(
+        prog="mlflow_server.py",
+        description="Manage the users of a running server, as its admin "
+        "($MLFLOW_TRACKING_USERNAME, $MLFLOW_TRACKING_PASSWORD).",
+    )
+    p.add_argument(
+        "--url",
+        default=os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
+        help="the server (default: $MLFLOW_TRACKING_URI, else http://127.0.0.1:5000)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    add = sub.add_parser("add-user", help="create a user; the password comes from the terminal or stdin, never the command line")
+    add = sub.add_parser(
+        "add-user", help="create a user; the password comes from the terminal or stdin, never the command line"
+    )
     add.add_argument("username")
     grant = sub.add_parser("grant", help="give a user a permission on an experiment (created if need be)")
     grant.add_argument("username")
@@ -106,11 +143,22 @@ def server_command(args: argparse.Namespace) -> list[str]:
     backend = args.backend_store_uri or f"sqlite:///{root / 'mlflow.db'}"
     artifacts = args.artifacts_destination or str(root / "artifacts")
     cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", args.host, "--port", str(args.port), "--workers", str(args.workers),
-        "--backend-store-uri", backend,
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        str(args.workers),
+        "--backend-store-uri",
+        backend,
         # Clients upload and download artifacts through the server (mlflow-artifacts:/ URIs).
-        "--serve-artifacts", "--artifacts-destination", artifacts,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        artifacts,
     ]
     if args.allowed_hosts:
         cmd += ["--allowed-hosts", args.allowed_hosts]
@@ -121,9 +169,7 @@ def server_command(args: argparse.Namespace) -> list[str]:
 
 def check_backend(uri: str | None) -> str | None:
     """Why this backend cannot work here, or None."""
-    if uri and uri.startswith("postgresql") and not any(
-        importlib.util.find_spec(m) for m in ("psycopg2", "psycopg")
-    ):
+    if uri and uri.startswith("postgresql") and not any(importlib.util.find_spec(m) for m in ("psycopg2", "psycopg")):
         return f"{uri.split('://')[0]} needs a PostgreSQL driver here: pip install psycopg2-binary"
     return None
 
@@ -138,9 +184,11 @@ def auth_environment(args: argparse.Namespace, root: Path) -> dict[str, str]:
     env = {}
     if ENV_AUTH_CONFIG not in os.environ:
         ini = root / "basic_auth.ini"
-        ini.write_text(f"[mlflow]\ndefault_permission = {args.default_permission}\n"
-                       f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
-                       f"admin_username = {os.environ.get(ENV_ADMIN_USERNAME) or 'admin'}\n")
+        ini.write_text(
+            f"[mlflow]\ndefault_permission = {args.default_permission}\n"
+            f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
+            f"admin_username = {os.environ.get(ENV_ADMIN_USERNAME) or 'admin'}\n"
+        )
         env[ENV_AUTH_CONFIG] = str(ini)
     if args.admin_password_file:
         env[ENV_ADMIN_PASSWORD] = Path(args.admin_password_file).read_text().strip()
@@ -159,8 +207,10 @@ def check_auth(args: argparse.Namespace, root: Path) -> str | None:
         return 'the login needs MLflow\'s auth extra: pip install -e ".[auth]" (or pip install "mlflow[auth]")'
     first_start = ENV_AUTH_CONFIG not in os.environ and not (root / "basic_auth.db").exists()
     if first_start and not (args.admin_password_file or os.environ.get(ENV_ADMIN_PASSWORD)):
-        return (f"the first start creates the admin user and needs its password: set ${ENV_ADMIN_PASSWORD} "
-                "or pass --admin-password-file FILE (never the password itself on the command line)")
+        return (
+            f"the first start creates the admin user and needs its password: set ${ENV_ADMIN_PASSWORD} "
+            "or pass --admin-password-file FILE (never the password itself on the command line)"
+        )
     return None
 
 
@@ -180,11 +230,17 @@ def serve(argv: list[str] | None) -> None:
     if wants_auth(args):
         os.environ.update(auth_environment(args, root))
     elif not is_loopback(args.host):
-        print(f"WARNING: --insecure-no-auth: anyone who reaches {args.host}:{args.port} can read, change and delete "
-              "every run; drop the flag to ask for a login", file=sys.stderr, flush=True)
+        print(
+            f"WARNING: --insecure-no-auth: anyone who reaches {args.host}:{args.port} can read, change and delete "
+            "every run; drop the flag to ask for a login",
+            file=sys.stderr,
+            flush=True,
+        )
     login = "login required (users: --help)" if wants_auth(args) else "no login"
-    print(f"MLflow server at http://{args.host}:{args.port}, {login}  (runs: {cmd[cmd.index('--backend-store-uri') + 1]})",
-          flush=True)
+    print(
+        f"MLflow server at http://{args.host}:{args.port}, {login}  (runs: {cmd[cmd.index('--backend-store-uri') + 1]})",
+        flush=True,
+    )
     # MLflow's job runner (eight worker processes) serves its GenAI jobs, which sweeps never
     # start; MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true in the environment keeps it.
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
@@ -221,8 +277,14 @@ def manage_users(argv: list[str]) -> None:
             print(f"{args.username} has {args.permission} on experiment {args.experiment} ({experiment_id})")
     except MlflowException as e:
         refused = e.error_code in ("UNAUTHENTICATED", "PERMISSION_DENIED")
-        sys.exit(f"error: {e.message.strip().splitlines()[0]}" + (
-            ": run this as the admin (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD set to the admin's)" if refused else ""))
+        sys.exit(
+            f"error: {e.message.strip().splitlines()[0]}"
+            + (
+                ": run this as the admin (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD set to the admin's)"
+                if refused
+                else ""
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

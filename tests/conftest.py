@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REAL_MNIST, write_mnist_like
-from mlp_sweep.data import ENV_DATA_DIR
+from mlp_sweep.names import ENV_DATA_DIR
 
 
 @pytest.fixture(scope="session")

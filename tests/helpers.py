@@ -3,6 +3,7 @@ the command line does, a look into a store, the command line in a subprocess, an
 callback the tests hand to that command line (importable with tests/ on PYTHONPATH)."""
 
 import gzip
+import importlib.util
 import os
 import shutil
 import signal
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pytest
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from mlp_sweep import schema, tracking
-from mlp_sweep.bench_store import free_port  # noqa: F401 (the tests' too)
-from mlp_sweep.data import ENV_DATA_DIR, to_idx
+from mlp_sweep import names, schema
+from mlp_sweep.bench.store import free_port  # noqa: F401 (the tests' too)
+from mlp_sweep.core.data import to_idx
+from mlp_sweep.names import ENV_DATA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = files(schema.CONF_MODULE)  # the configs as the app finds them, installed or not
@@ -26,6 +29,7 @@ REAL_MNIST = Path(os.environ.get(ENV_DATA_DIR, ROOT.parent / "shared" / "data" /
 
 ARTIFACTS = set(names.RUN_ARTIFACTS)
 make_cfg = schema.compose  # conf/ with overrides, as ``python -m mlp_sweep`` composes it
+
 
 def write_mnist_like(folder: Path, n_train: int = 3000, n_test: int = 500, gz: bool = True, seed: int = 0) -> Path:
     """Write random 28x28 images with labels as the four MNIST IDX files."""
@@ -62,11 +66,44 @@ def smoke_cfg(data_dir: Path, store_uri: str, *overrides: str) -> DictConfig:
     return cfg
 
 
+def children(store: str) -> list:
+    """The store's runs that are not a sweep's parent."""
+    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) != "parent"]
+
+
+def parents(store: str) -> list:
+    """The store's sweep parent runs, oldest first."""
+    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) == "parent"]
+
+
+def sweep_args(tmp_path: Path, data_dir: Path | str, *overrides: str, folder: str = "multirun") -> list[str]:
+    """A smoke sweep's command line on the tests' data, into tmp_path's own store and folder."""
+    return [
+        "-m",
+        "experiment=smoke",
+        f"dataset.data_dir={data_dir}",
+        "dataset.verify_checksum=false",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"hydra.sweep.dir={tmp_path / folder}",
+        *overrides,
+    ]
+
+
+def requires(*modules: str, extra: str) -> pytest.MarkDecorator:
+    """Skip where an optional dependency is not installed, naming the extra that brings it."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} not installed: pip install -e '.[{extra}]'")
+
+
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python -m mlp_sweep`` as a user would, in ``cwd``."""
     return subprocess.run(
         [sys.executable, "-m", "mlp_sweep", *args],
-        cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

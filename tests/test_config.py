@@ -1,13 +1,12 @@
 """Every option composes; bad overrides fail in Hydra's or our own clear words."""
 
-
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from helpers import CONF_DIR, make_cfg
-from mlp_sweep.identity import run_name
 from mlp_sweep.schema import validate
+from mlp_sweep.store.identity import run_name
 
 GROUPS = ["dataset", "model", "reg", "optimizer", "trainer", "tracking", "experiment"]
 

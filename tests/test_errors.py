@@ -1,4 +1,4 @@
-"""Bad input: one test per case of issue 4. Each is refused with a short
+"""Bad input: one test per kind (config, data, store). Each is refused with a short
 message that names the problem and the fix, before any data is read or any
 training starts, and leaves no MLflow run behind that could pass for a result."""
 
@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import all_runs, make_cfg, run_cli, smoke_cfg, write_mnist_like, free_port
-from mlp_sweep import data
+from helpers import all_runs, free_port, make_cfg, run_cli, smoke_cfg, write_mnist_like
+from mlp_sweep.core import data
 from mlp_sweep.errors import ConfigError, DataError, TrackingError
 from mlp_sweep.schema import validate
 
 
 def train_refuses(cfg, error: type, match: str, store: str) -> None:
     """``train`` raises ``error`` saying ``match``, and the store holds no run."""
-    from mlp_sweep.train import train
+    from mlp_sweep.core.run import train
 
     with pytest.raises(error, match=match):
         train(cfg, progress="none")
@@ -63,16 +63,28 @@ def test_wrong_type_is_named(tmp_path):
         ("trainer.batch_size=0", "trainer.batch_size=0 must be > 0, e.g. trainer.batch_size=128"),
         ("optimizer.lr=-0.1", "optimizer.lr=-0.1 must be > 0, e.g. optimizer.lr=0.001"),
         ("optimizer.name=adagrad", "optimizer.name='adagrad' is unknown: choose one of adam, sgd, rmsprop, adamw"),
-        ("model.initializers=[{name:he_normal},{name:he_normal}]",  # mlp3 has three hidden layers
-         "model.initializers has 2 entries for 3 hidden layers: give one, or one per layer"),
+        (
+            "model.initializers=[{name:he_normal},{name:he_normal}]",  # mlp3 has three hidden layers
+            "model.initializers has 2 entries for 3 hidden layers: give one, or one per layer",
+        ),
         (
             "dataset.val_size=60000",
             "dataset.val_size=60000 + dataset.train_size=(the rest, at least 1) exceeds MNIST's 60000 training images; "
             "lower dataset.val_size or dataset.train_size",
         ),
     ],
-    ids=["width<=0", "empty-model", "dropout>=1", "dropout<0", "epochs<=0", "batch<=0", "lr<=0", "optimizer",
-         "initializers", "val>train"],
+    ids=[
+        "width<=0",
+        "empty-model",
+        "dropout>=1",
+        "dropout<0",
+        "epochs<=0",
+        "batch<=0",
+        "lr<=0",
+        "optimizer",
+        "initializers",
+        "val>train",
+    ],
 )
 def test_out_of_range_value_is_refused(override, message):
     with pytest.raises(ConfigError) as caught:
@@ -96,8 +108,14 @@ def test_out_of_range_value_stops_the_command_without_a_run(tmp_path):
 @pytest.mark.slow
 def test_out_of_range_value_refuses_the_whole_sweep(tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_cli("-m", "model=mlp2,mlp3", "trainer.epochs=0", f"tracking.uri={store}",
-                     f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=tmp_path)
+    result = run_cli(
+        "-m",
+        "model=mlp2,mlp3",
+        "trainer.epochs=0",
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert "error: invalid config:\n  - trainer.epochs=0 must be > 0" in result.stderr
     assert "[1/2]" not in result.stdout  # no job started
@@ -106,8 +124,13 @@ def test_out_of_range_value_refuses_the_whole_sweep(tmp_path):
 
 def test_validation_larger_than_own_training_set_is_refused_before_training(tiny_mnist, store):
     cfg = smoke_cfg(tiny_mnist, store, "dataset.val_size=2500", "dataset.train_size=1000")  # the data holds 3000
-    train_refuses(cfg, DataError, r"dataset.val_size=2500 \+ train size 1000 exceeds the 3000 training images; "
-                  r"lower dataset.val_size or dataset.train_size", store)
+    train_refuses(
+        cfg,
+        DataError,
+        r"dataset.val_size=2500 \+ train size 1000 exceeds the 3000 training images; "
+        r"lower dataset.val_size or dataset.train_size",
+        store,
+    )
 
 
 # --- data ---------------------------------------------------------------------------
@@ -115,8 +138,13 @@ def test_validation_larger_than_own_training_set_is_refused_before_training(tiny
 
 def test_missing_data_folder(tmp_path, store):
     cfg = smoke_cfg(tmp_path / "nowhere", store)
-    train_refuses(cfg, DataError, f"data folder {tmp_path / 'nowhere'} does not exist: point dataset.data_dir or "
-                  r"\$MLP_SWEEP_DATA_DIR at a folder with the MNIST IDX files or mnist.npz", store)
+    train_refuses(
+        cfg,
+        DataError,
+        f"data folder {tmp_path / 'nowhere'} does not exist: point dataset.data_dir or "
+        r"\$MLP_SWEEP_DATA_DIR at a folder with the MNIST IDX files or mnist.npz",
+        store,
+    )
 
 
 def rewrite(folder: Path, name: str, change) -> None:
@@ -128,40 +156,58 @@ def rewrite(folder: Path, name: str, change) -> None:
 def test_truncated_idx_file(tmp_path, store):
     folder = write_mnist_like(tmp_path / "mnist")
     rewrite(folder, "train-images-idx3-ubyte", lambda raw: raw[:-100])
-    train_refuses(smoke_cfg(folder, store), DataError,
-                  r"train-images-idx3-ubyte.gz: 2351916 bytes but its header \(3000, 28, 28\) needs 2352016; "
-                  "the file is truncated or damaged, fetch it again", store)
+    train_refuses(
+        smoke_cfg(folder, store),
+        DataError,
+        r"train-images-idx3-ubyte.gz: 2351916 bytes but its header \(3000, 28, 28\) needs 2352016; "
+        "the file is truncated or damaged, fetch it again",
+        store,
+    )
 
 
 def test_truncated_gzip_stream(tmp_path, store):
     folder = write_mnist_like(tmp_path / "mnist")
     path = folder / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:1000])
-    train_refuses(smoke_cfg(folder, store), DataError, "t10k-images-idx3-ubyte.gz: cannot be read .*fetch it again", store)
+    train_refuses(
+        smoke_cfg(folder, store), DataError, "t10k-images-idx3-ubyte.gz: cannot be read .*fetch it again", store
+    )
 
 
 def test_wrong_magic_number(tmp_path, store):
     folder = write_mnist_like(tmp_path / "mnist")
     rewrite(folder, "train-labels-idx1-ubyte", lambda raw: b"\x00\x00\x0d\x01" + raw[4:])
-    train_refuses(smoke_cfg(folder, store), DataError,
-                  "train-labels-idx1-ubyte.gz: wrong magic number 00000d01; not an MNIST IDX file "
-                  r"\(expected 00000801 or 00000803\)", store)
+    train_refuses(
+        smoke_cfg(folder, store),
+        DataError,
+        "train-labels-idx1-ubyte.gz: wrong magic number 00000d01; not an MNIST IDX file "
+        r"\(expected 00000801 or 00000803\)",
+        store,
+    )
 
 
 def test_image_and_label_counts_disagree(tmp_path, store):
     folder = write_mnist_like(tmp_path / "mnist")
     short = write_mnist_like(tmp_path / "short", n_train=2999)
     (folder / "train-labels-idx1-ubyte.gz").write_bytes((short / "train-labels-idx1-ubyte.gz").read_bytes())
-    train_refuses(smoke_cfg(folder, store), DataError,
-                  "train: 3000 images but 2999 labels; the image and label files do not belong together", store)
+    train_refuses(
+        smoke_cfg(folder, store),
+        DataError,
+        "train: 3000 images but 2999 labels; the image and label files do not belong together",
+        store,
+    )
 
 
 def test_checksum_mismatch(tiny_mnist, store):
     cfg = smoke_cfg(tiny_mnist, store)
     cfg.dataset.verify_checksum = True
-    train_refuses(cfg, DataError,
-                  r"train-images-idx3-ubyte: SHA-256 \w+… is not MNIST's ba891046e650…; the file is corrupt or another "
-                  r"dataset. Fetch MNIST again, or set dataset.verify_checksum=false to train on data of your own.", store)
+    train_refuses(
+        cfg,
+        DataError,
+        r"train-images-idx3-ubyte: SHA-256 \w+… is not MNIST's ba891046e650…; the file is corrupt or another "
+        r"dataset. Fetch MNIST again, or set dataset.verify_checksum=false to train on data of your own.",
+        store,
+    )
 
 
 # --- tracking -----------------------------------------------------------------------
@@ -172,7 +218,7 @@ def test_unreachable_tracking_server_fails_fast_before_the_data(tmp_path, monkey
     monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("data loaded before the store was checked"))
     cfg = smoke_cfg(tmp_path / "nowhere", uri)
     started = time.perf_counter()
-    from mlp_sweep.train import train
+    from mlp_sweep.core.run import train
 
     with pytest.raises(TrackingError) as caught:
         train(cfg, progress="none")
@@ -187,8 +233,14 @@ def test_unreachable_tracking_server_fails_fast_before_the_data(tmp_path, monkey
 @pytest.mark.slow
 def test_unreachable_tracking_server_refuses_the_sweep(tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
-    result = run_cli("-m", "model=mlp2,mlp3", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
-                     cwd=tmp_path, timeout=60)
+    result = run_cli(
+        "-m",
+        "model=mlp2,mlp3",
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert f"error: tracking server {uri} cannot be reached" in result.stderr
     assert "[1/2]" not in result.stdout
@@ -197,16 +249,27 @@ def test_unreachable_tracking_server_refuses_the_sweep(tmp_path):
 # --- refused before TensorFlow is needed: names, finite numbers, the store, npz ---------
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.activation=bogus", "model.activation='bogus' is unknown: choose one of Keras' activations (celu, elu"),
-    ("model.initializers=[{name:bogus}]", "model.initializers[0].name='bogus' is unknown: choose one of Keras' "
-                                          "initializers (zeros, ones"),
-    ("model.initializers=[{name:he_normal,args:{stddev:1}}]", "model.initializers[0] (he_normal) takes no argument "
-                                                              "stddev: it takes seed"),
-    ("tracking.experiment=''", "tracking.experiment is empty: name the MLflow experiment, e.g. tracking.experiment=mlp_sweep"),
-    ("optimizer.lr=inf", "optimizer.lr=inf is not a finite number: give a finite value"),
-    ("reg.dropout=nan", "reg.dropout=nan is not a finite number: give a finite value"),
-], ids=["activation", "initializer", "initializer-args", "experiment", "lr=inf", "dropout=nan"])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.activation=bogus", "model.activation='bogus' is unknown: choose one of Keras' activations (celu, elu"),
+        (
+            "model.initializers=[{name:bogus}]",
+            "model.initializers[0].name='bogus' is unknown: choose one of Keras' initializers (zeros, ones",
+        ),
+        (
+            "model.initializers=[{name:he_normal,args:{stddev:1}}]",
+            "model.initializers[0] (he_normal) takes no argument stddev: it takes seed",
+        ),
+        (
+            "tracking.experiment=''",
+            "tracking.experiment is empty: name the MLflow experiment, e.g. tracking.experiment=mlp_sweep",
+        ),
+        ("optimizer.lr=inf", "optimizer.lr=inf is not a finite number: give a finite value"),
+        ("reg.dropout=nan", "reg.dropout=nan is not a finite number: give a finite value"),
+    ],
+    ids=["activation", "initializer", "initializer-args", "experiment", "lr=inf", "dropout=nan"],
+)
 def test_bad_name_or_number_is_refused_by_the_schema(override, message, tmp_path):
     with pytest.raises(ConfigError) as caught:
         validate(make_cfg(override))
@@ -236,18 +299,23 @@ def test_non_finite_learning_rate_stops_the_command_before_training(tmp_path):
 def test_a_file_that_is_not_an_mlflow_store_is_refused(tiny_mnist, tmp_path):
     (tmp_path / "x.db").write_text("hello\n")
     cfg = smoke_cfg(tiny_mnist, f"sqlite:///{tmp_path / 'x.db'}")
-    from mlp_sweep.train import train
+    from mlp_sweep.core.run import train
 
     with pytest.raises(TrackingError) as caught:
         train(cfg, progress="none")
-    assert str(caught.value) == (f"sqlite:///{tmp_path / 'x.db'} is not an MLflow store (file is not a database): "
-                                 "point tracking.uri at an MLflow store, or at a new file name to create one")
+    assert str(caught.value) == (
+        f"sqlite:///{tmp_path / 'x.db'} is not an MLflow store (file is not a database): "
+        "point tracking.uri at an MLflow store, or at a new file name to create one"
+    )
     assert (tmp_path / "x.db").read_text() == "hello\n"  # left as it was
 
 
 def test_an_npz_that_is_not_an_npz_archive(tmp_path, store):
     (tmp_path / "mnist").mkdir()
     (tmp_path / "mnist" / "mnist.npz").write_text("not an archive")
-    train_refuses(smoke_cfg(tmp_path / "mnist", store), DataError,
-                  r"mnist.npz: not an npz archive \(.*\); put Keras' mnist.npz or the four MNIST IDX files in the folder",
-                  store)
+    train_refuses(
+        smoke_cfg(tmp_path / "mnist", store),
+        DataError,
+        r"mnist.npz: not an npz archive \(.*\); put Keras' mnist.npz or the four MNIST IDX files in the folder",
+        store,
+    )

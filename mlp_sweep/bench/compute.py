@@ -40,8 +40,13 @@ ARMS = ("project", "keras", "notebook")
 GRID_EPOCHS = 20
 # The grid commands --sweep times: the README's fast one and the design card's.
 SWEEP_COMMANDS = {
-    "readme_fast": ["-m", "trainer.backend=jax", "hydra/launcher=parallel", "model=mlp5,mlp3,mlp2",
-                    "reg=bn_dropout,bn,none"],
+    "readme_fast": [
+        "-m",
+        "trainer.backend=jax",
+        "hydra/launcher=parallel",
+        "model=mlp5,mlp3,mlp2",
+        "reg=bn_dropout,bn,none",
+    ],
     "design_card": ["-m", "model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"],
 }
 
@@ -52,7 +57,7 @@ SWEEP_COMMANDS = {
 def layer_weights(widths: list[int], inputs: int = 784, classes: int = 10) -> list[int]:
     """Weights and biases of each Dense layer, input to output (BatchNormalization's few are left out)."""
     sizes = [inputs, *widths, classes]
-    return [(a + 1) * b for a, b in zip(sizes, sizes[1:])]
+    return [(a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False)]
 
 
 def epoch_flops(widths: list[int], n_train: int, n_eval: int, inputs: int = 784, classes: int = 10) -> float:
@@ -80,8 +85,10 @@ def matmul_gflops(n: int, repeats: int) -> dict[str, float]:
     backend_matmul = lambda: keras.ops.convert_to_numpy(keras.ops.matmul(ka, kb))  # noqa: E731 (to numpy: waits for it)
     np.matmul(a, b), backend_matmul()  # warm up: thread pools, kernel selection, compilation
     flop = 2.0 * n**3
-    return {"numpy": flop / best_seconds(lambda: np.matmul(a, b), repeats) / 1e9,
-            keras.backend.backend(): flop / best_seconds(backend_matmul, repeats) / 1e9}
+    return {
+        "numpy": flop / best_seconds(lambda: np.matmul(a, b), repeats) / 1e9,
+        keras.backend.backend(): flop / best_seconds(backend_matmul, repeats) / 1e9,
+    }
 
 
 def best_seconds(fn, repeats: int) -> float:
@@ -100,12 +107,20 @@ def machine_basics() -> dict[str, object]:
 
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "mlflow": mlflow.__version__}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "mlflow": mlflow.__version__,
+    }
 
 
 def machine() -> dict[str, object]:
@@ -115,10 +130,20 @@ def machine() -> dict[str, object]:
     import keras
 
     backend = keras.backend.backend()
-    plugins = sorted({d.metadata["Name"] for d in metadata.distributions()
-                      if d.metadata["Name"].lower().startswith("hydra-") and d.metadata["Name"].lower() != "hydra-core"})
-    return {**machine_basics(), "keras_backend": backend, backend: __import__(backend).__version__, "keras": keras.__version__,
-            "hydra_plugins": plugins}
+    plugins = sorted(
+        {
+            d.metadata["Name"]
+            for d in metadata.distributions()
+            if d.metadata["Name"].lower().startswith("hydra-") and d.metadata["Name"].lower() != "hydra-core"
+        }
+    )
+    return {
+        **machine_basics(),
+        "keras_backend": backend,
+        backend: __import__(backend).__version__,
+        "keras": keras.__version__,
+        "hydra_plugins": plugins,
+    }
 
 
 def command_line(module: str, argv: list[str] | None) -> str:
@@ -139,7 +164,9 @@ def command_seconds(args: list[str], repeats: int) -> float:
     """Best wall time of ``python -m mlp_sweep <args>``, a fresh interpreter each time."""
 
     def run():
-        subprocess.run([sys.executable, "-m", "mlp_sweep", *args], check=True, capture_output=True, cwd=tempfile.gettempdir())
+        subprocess.run(
+            [sys.executable, "-m", "mlp_sweep", *args], check=True, capture_output=True, cwd=tempfile.gettempdir()
+        )
 
     return best_seconds(run, repeats)
 
@@ -173,8 +200,15 @@ def keras_default_epochs(cfg, x, y, validation, epochs: int) -> list[float]:
 
     times: list[float] = []
     model = compiled_model(cfg, keras_defaults=True)
-    model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=cfg.trainer.batch_size,
-              callbacks=[EpochTimes()], verbose=0)
+    model.fit(
+        x,
+        y,
+        validation_data=validation,
+        epochs=epochs,
+        batch_size=cfg.trainer.batch_size,
+        callbacks=[EpochTimes()],
+        verbose=0,
+    )
     return times
 
 
@@ -201,9 +235,16 @@ def summarise(epochs_per_run: list[list[float]], limit_s: float, n_train: int) -
     """Median and minimum of epochs 2..N over the runs, each against the FLOP limit; the first epochs apart."""
     later = [t for run in epochs_per_run for t in run[1:]]
     median, fastest = statistics.median(later), min(later)
-    return {"median_s": median, "min_s": fastest, "first_epoch_s": statistics.median(r[0] for r in epochs_per_run),
-            "limit_s": limit_s, "median_x_limit": median / limit_s, "min_x_limit": fastest / limit_s,
-            "median_s_per_1k_train": 1000 * median / n_train, "epochs": epochs_per_run}
+    return {
+        "median_s": median,
+        "min_s": fastest,
+        "first_epoch_s": statistics.median(r[0] for r in epochs_per_run),
+        "limit_s": limit_s,
+        "median_x_limit": median / limit_s,
+        "min_x_limit": fastest / limit_s,
+        "median_s_per_1k_train": 1000 * median / n_train,
+        "epochs": epochs_per_run,
+    }
 
 
 def bench_config(model: str, reg: str, overrides: list[str], gflops: float, repeats: int) -> dict[str, object]:
@@ -214,7 +255,7 @@ def bench_config(model: str, reg: str, overrides: list[str], gflops: float, repe
     s = load_data(cfg)
     times: dict[str, list[list[float]]] = {arm: [] for arm in ARMS}
     for i in range(repeats):
-        for arm in ARMS[i % 3:] + ARMS[:i % 3]:
+        for arm in ARMS[i % 3 :] + ARMS[: i % 3]:
             times[arm].append(run_arm(arm, cfg, s))
     row: dict[str, object] = {"name": f"{model}-{reg}", "flops_per_epoch": {}}
     for arm in ARMS:
@@ -241,14 +282,24 @@ def time_command(args: list[str], data_dir: list[str], workdir: Path, repeats: i
         folder = workdir / str(i)
         folder.mkdir(parents=True)
         store = f"sqlite:///{folder / 'sweep.db'}"
-        full = [*args, *data_dir, f"tracking.uri={store}", "tracking.experiment=bench_sweep",
-                f"trainer.compile_cache={folder / 'jax_cache'}", f"hydra.sweep.dir={folder / 'multirun'}"]
+        full = [
+            *args,
+            *data_dir,
+            f"tracking.uri={store}",
+            "tracking.experiment=bench_sweep",
+            f"trainer.compile_cache={folder / 'jax_cache'}",
+            f"hydra.sweep.dir={folder / 'multirun'}",
+        ]
         started = time.time()
         subprocess.run([sys.executable, "-m", "mlp_sweep", *full], check=True, cwd=folder, capture_output=True)
         runs.append((time.time() - started, store, started))
     wall, store, started = min(runs)
-    return {"command": "python -m mlp_sweep " + " ".join(args), "wall_s": wall, "walls_s": [r[0] for r in runs],
-            "breakdown": grid_breakdown(store, started, started + wall)}
+    return {
+        "command": "python -m mlp_sweep " + " ".join(args),
+        "wall_s": wall,
+        "walls_s": [r[0] for r in runs],
+        "breakdown": grid_breakdown(store, started, started + wall),
+    }
 
 
 def grid_breakdown(store: str, started: float, ended: float) -> dict[str, float]:
@@ -264,20 +315,33 @@ def grid_breakdown(store: str, started: float, ended: float) -> dict[str, float]
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(store)
-    children = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
-                if r.data.tags.get("mlp_sweep.sweep") != "parent"]
+    children = [
+        r
+        for r in client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+        if r.data.tags.get("mlp_sweep.sweep") != "parent"
+    ]
     spans = [(r.info.start_time / 1000, r.info.end_time / 1000) for r in children]
     workers = max(sum(a <= s < b for a, b in spans) for s, _ in spans)
     first_epochs, fitting, outside = 0.0, 0.0, 0.0
-    for run, (start, end) in zip(children, spans):
-        epochs = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "epoch_time_s"), key=lambda m: m.step)]
+    for run, (start, end) in zip(children, spans, strict=False):
+        epochs = [
+            m.value for m in sorted(client.get_metric_history(run.info.run_id, "epoch_time_s"), key=lambda m: m.step)
+        ]
         first_epochs += epochs[0] - statistics.median(epochs[1:])
         fitting += run.data.metrics["train_time_s"]
         outside += (end - start) - run.data.metrics["train_time_s"]
     first, last = min(s for s, _ in spans), max(e for _, e in spans)
-    return {"workers": workers, "start_up_s": first - started, "end_s": ended - last, "job_s": {
-        "compiling": first_epochs, "epochs": fitting - first_epochs, "outside_fit": outside,
-        "idle": workers * (last - first) - sum(e - s for s, e in spans)}}
+    return {
+        "workers": workers,
+        "start_up_s": first - started,
+        "end_s": ended - last,
+        "job_s": {
+            "compiling": first_epochs,
+            "epochs": fitting - first_epochs,
+            "outside_fit": outside,
+            "idle": workers * (last - first) - sum(e - s for s, e in spans),
+        },
+    }
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -296,23 +360,32 @@ def table(result: dict) -> str:
     ]
     for c in result["configs"]:
         p, k, n = c["project"], c["keras"], c["notebook"]
-        lines.append(f"| {c['name']} | {p['limit_s']:.2f} | {p['median_s']:.2f} ({p['min_s']:.2f}) | "
-                     f"{p['median_x_limit']:.1f} ({p['min_x_limit']:.1f}) | {k['median_s']:.2f} | {k['median_x_limit']:.1f} | "
-                     f"{n['median_s']:.2f} | {n['median_x_limit']:.1f} | "
-                     f"{c['speedup_over_keras']:.2f}× / {c['speedup_over_notebook']:.2f}× |")
+        lines.append(
+            f"| {c['name']} | {p['limit_s']:.2f} | {p['median_s']:.2f} ({p['min_s']:.2f}) | "
+            f"{p['median_x_limit']:.1f} ({p['min_x_limit']:.1f}) | {k['median_s']:.2f} | {k['median_x_limit']:.1f} | "
+            f"{n['median_s']:.2f} | {n['median_x_limit']:.1f} | "
+            f"{c['speedup_over_keras']:.2f}× / {c['speedup_over_notebook']:.2f}× |"
+        )
     g = result["grid"]
-    lines += ["", f"20-epoch grid of these configs, fits only, scaled from the measured epochs: project "
-              f"{g['project_s']:.0f} s, Keras defaults {g['keras_s']:.0f} s, notebook {g['notebook_s']:.0f} s; "
-              f"FLOP limit {g['limit_s']:.0f} s."]
+    lines += [
+        "",
+        f"20-epoch grid of these configs, fits only, scaled from the measured epochs: project "
+        f"{g['project_s']:.0f} s, Keras defaults {g['keras_s']:.0f} s, notebook {g['notebook_s']:.0f} s; "
+        f"FLOP limit {g['limit_s']:.0f} s.",
+    ]
     for name, s in result.get("sweep", {}).items():
         walls = ", ".join(f"{w:.0f}" for w in s.get("walls_s", [s["wall_s"]]))
-        lines.append(f"{name}: `{s['command']}` {s['wall_s']:.0f} s wall (best of {walls}; {s['wall_s'] / g['limit_s']:.1f}× the limit, "
-                     f"{g['notebook_s'] / s['wall_s']:.1f}× faster than the notebook's grid)")
+        lines.append(
+            f"{name}: `{s['command']}` {s['wall_s']:.0f} s wall (best of {walls}; {s['wall_s'] / g['limit_s']:.1f}× the limit, "
+            f"{g['notebook_s'] / s['wall_s']:.1f}× faster than the notebook's grid)"
+        )
         if "breakdown" in s:
             b = s["breakdown"]
-            lines.append(f"  where it went: start-up {b['start_up_s']:.0f} s, the end (report, exit) {b['end_s']:.0f} s; "
-                         f"summed over {b['workers']} worker(s): " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s"
-                                                                           for k, v in b["job_s"].items()))
+            lines.append(
+                f"  where it went: start-up {b['start_up_s']:.0f} s, the end (report, exit) {b['end_s']:.0f} s; "
+                f"summed over {b['workers']} worker(s): "
+                + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in b["job_s"].items())
+            )
     return "\n".join(lines)
 
 
@@ -320,29 +393,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench.compute", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke test: small data, two configs, two epochs")
     p.add_argument("--epochs", type=int, help="epochs per run, the first of them not measured (default 4; quick 2)")
-    p.add_argument("--repeats", type=int, default=1,
-                   help="runs of each arm per config, rotated, and of each --sweep command, the best kept (default 1)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs of each arm per config, rotated, and of each --sweep command, the best kept (default 1)",
+    )
     p.add_argument("--configs", help="comma-separated subset, e.g. mlp2-none,mlp5-bn_dropout (default: all nine)")
     p.add_argument("--backend", choices=schema.BACKENDS, default="tensorflow", help="Keras' backend for all arms")
     p.add_argument("--data-dir", help="MNIST folder (default: dataset.data_dir / $MLP_SWEEP_DATA_DIR)")
-    p.add_argument("--sweep", action="store_true", help="also time the README's fast grid command and the design card's")
+    p.add_argument(
+        "--sweep", action="store_true", help="also time the README's fast grid command and the design card's"
+    )
     p.add_argument("--out", help="write every number as JSON here")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    runtime.quiet_tensorflow()
-    runtime.use_backend(args.backend)  # before anything loads Keras
+    os.environ.update(runtime.process_environment(args.backend))  # before anything loads Keras
     epochs = args.epochs or (2 if args.quick else 4)
     configs = QUICK_CONFIGS if args.quick else [(m, r) for m in MODELS for r in REGS]
     if args.configs:
         configs = [tuple(name.split("-", 1)) for name in args.configs.split(",")]
     data_dir = [f"dataset.data_dir={Path(args.data_dir).resolve()}"] if args.data_dir else []
     with tempfile.TemporaryDirectory(prefix="mlp_sweep_bench_") as tmp:
-        overrides = [f"trainer.epochs={epochs}", f"trainer.backend={args.backend}", "trainer.compile_cache=null",
-                     "tracking.log_model=false",
-                     f"tracking.uri=sqlite:///{Path(tmp) / 'bench.db'}", "tracking.rerun=true", *data_dir]
+        overrides = [
+            f"trainer.epochs={epochs}",
+            f"trainer.backend={args.backend}",
+            "trainer.compile_cache=null",
+            "tracking.log_model=false",
+            f"tracking.uri=sqlite:///{Path(tmp) / 'bench.db'}",
+            "tracking.rerun=true",
+            *data_dir,
+        ]
         if args.quick:
             overrides += ["dataset=smoke"] + (["dataset.verify_checksum=false"] if args.data_dir else [])
         help_s = command_seconds(["--help"], 1 if args.quick else 3)  # before this process loads TensorFlow
@@ -353,20 +437,31 @@ def main(argv: list[str] | None = None) -> dict:
         rows = []
         for model, reg in configs:
             rows.append(bench_config(model, reg, overrides, gflops, args.repeats))
-            print(f"{rows[-1]['name']}: " + ", ".join(f"{arm} {rows[-1][arm]['median_s']:.2f} s" for arm in ARMS),
-                  file=sys.stderr, flush=True)
+            print(
+                f"{rows[-1]['name']}: " + ", ".join(f"{arm} {rows[-1][arm]['median_s']:.2f} s" for arm in ARMS),
+                file=sys.stderr,
+                flush=True,
+            )
         result = {
             "command": command_line("bench.compute", argv),
-            "machine": machine(), "matmul": {**mm, "gflops": gflops}, "help_s": help_s,
-            "settings": {"epochs_per_run": epochs, "measured": f"epochs 2..{epochs}", "repeats": args.repeats,
-                         "overrides": [o for o in overrides if not o.startswith("tracking.")]},
+            "machine": machine(),
+            "matmul": {**mm, "gflops": gflops},
+            "help_s": help_s,
+            "settings": {
+                "epochs_per_run": epochs,
+                "measured": f"epochs 2..{epochs}",
+                "repeats": args.repeats,
+                "overrides": [o for o in overrides if not o.startswith("tracking.")],
+            },
             "configs": rows,
             "grid": {f"{arm}_s": grid_seconds(rows, arm) for arm in ARMS}
             | {"limit_s": GRID_EPOCHS * sum(r["project"]["limit_s"] for r in rows)},
         }
         if args.sweep:
-            result["sweep"] = {name: time_command(cmd, data_dir, Path(tmp) / name, args.repeats)
-                               for name, cmd in SWEEP_COMMANDS.items()}
+            result["sweep"] = {
+                name: time_command(cmd, data_dir, Path(tmp) / name, args.repeats)
+                for name, cmd in SWEEP_COMMANDS.items()
+            }
     return write_results(result, table(result), args.out)
 
 

@@ -21,6 +21,7 @@ import argparse
 import collections
 import gzip
 import json
+import os
 import re
 import tempfile
 import time
@@ -36,8 +37,10 @@ TOP = 12  # op kinds listed per config; the rest are summed as "other"
 
 def top_level_ops(trace: list[dict], module: str) -> list[dict]:
     """The op events of one XLA program that no other op event of it contains (per thread)."""
-    ops = sorted((e for e in trace if e.get("ph") == "X" and e.get("args", {}).get("hlo_module", "").startswith(module)),
-                 key=lambda e: (e["tid"], e["ts"], -e["dur"]))
+    ops = sorted(
+        (e for e in trace if e.get("ph") == "X" and e.get("args", {}).get("hlo_module", "").startswith(module)),
+        key=lambda e: (e["tid"], e["ts"], -e["dur"]),
+    )
     top, end_of = [], {}
     for e in ops:
         if e["ts"] >= end_of.get(e["tid"], float("-inf")):
@@ -79,8 +82,17 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
     cfg = schema.compose(f"model={model_name}", f"reg={reg}", "trainer.backend=jax", *overrides)
     s = load_data(cfg)
     model = compiled_model(cfg)
-    fit = lambda n: model.fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val), epochs=n,  # noqa: E731
-                              batch_size=cfg.trainer.batch_size, verbose=0)
+
+    def fit(n):
+        return model.fit(
+            s.x_train,
+            s.y_train,
+            validation_data=(s.x_val, s.y_val),
+            epochs=n,  # noqa: E731
+            batch_size=cfg.trainer.batch_size,
+            verbose=0,
+        )
+
     fit(1)  # compiles
     steps = epochs * -(-len(s.x_train) // cfg.trainer.batch_size)
     with tempfile.TemporaryDirectory(prefix="mlp_sweep_profile_") as tmp:
@@ -90,15 +102,23 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
             traced_s = time.perf_counter() - started
         ops = top_level_ops(read_trace(Path(tmp)), "jit_train_step")
     kinds = per_step(ops, steps)
-    return {"name": name, "steps": steps, "epoch_s": traced_s / epochs, "wall_us_per_step": 1e6 * traced_s / steps,
-            "op_us_per_step": kinds, "op_total_us_per_step": sum(kinds.values())}
+    return {
+        "name": name,
+        "steps": steps,
+        "epoch_s": traced_s / epochs,
+        "wall_us_per_step": 1e6 * traced_s / steps,
+        "op_us_per_step": kinds,
+        "op_total_us_per_step": sum(kinds.values()),
+    }
 
 
 def table(rows: list[dict]) -> str:
     """Op kinds as rows, configs as columns: µs per step and share of the step's op time."""
     kinds = list(dict.fromkeys(k for r in rows for k in r["op_us_per_step"] if k != "other")) + ["other"]
-    lines = ["| op kind | " + " | ".join(f"{r['name']} µs/step (share)" for r in rows) + " |",
-             "| --- |" + " ---: |" * len(rows)]
+    lines = [
+        "| op kind | " + " | ".join(f"{r['name']} µs/step (share)" for r in rows) + " |",
+        "| --- |" + " ---: |" * len(rows),
+    ]
     for kind in kinds:
         cells = []
         for r in rows:
@@ -106,7 +126,9 @@ def table(rows: list[dict]) -> str:
             cells.append(f"{us:.0f} ({100 * us / r['op_total_us_per_step']:.0f}%)" if us else "–")
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines.append("| all ops | " + " | ".join(f"{r['op_total_us_per_step']:.0f}" for r in rows) + " |")
-    lines.append("| wall per step, validation included | " + " | ".join(f"{r['wall_us_per_step']:.0f}" for r in rows) + " |")
+    lines.append(
+        "| wall per step, validation included | " + " | ".join(f"{r['wall_us_per_step']:.0f}" for r in rows) + " |"
+    )
     lines.append("| epoch wall s (traced) | " + " | ".join(f"{r['epoch_s']:.2f}" for r in rows) + " |")
     return "\n".join(lines)
 
@@ -118,8 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset.data_dir=/path/to/mnist")
     p.add_argument("--out", help="write the numbers as JSON here")
     args = p.parse_args(argv)
-    runtime.quiet_tensorflow()
-    runtime.use_backend("jax")
+    os.environ.update(runtime.process_environment("jax"))  # before anything loads Keras
     runtime.import_tensorflow_quietly()
     overrides = ["trainer.compile_cache=null", *args.overrides]
     rows = [profile_config(name, args.epochs, overrides) for name in args.configs.split(",")]

@@ -46,9 +46,23 @@ LOGGING_THREADS = 8  # the server answers several clients at once; a sweep's job
 def start_server(root: Path, port: int) -> subprocess.Popen:
     """``mlflow server`` on loopback with its SQLite store and artifacts under ``root``; back once it answers."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
         try:
@@ -98,14 +112,17 @@ def log_run(client: MlflowClient, experiment_id: str, parent_id: str, cfg, epoch
     curves["val_accuracy"] = 1 - curves["val_loss"] / 3
     curves["accuracy"] = 1 - curves["loss"] / 3
     curves["epoch_time_s"] = rng.normal(1.0, 0.05, epochs)
-    final = {"test_loss": curves["val_loss"][-1] + 0.01, "test_accuracy": curves["val_accuracy"][-1] - 0.002,
-             "train_time_s": float(curves["epoch_time_s"].sum())}
+    final = {
+        "test_loss": curves["val_loss"][-1] + 0.01,
+        "test_accuracy": curves["val_accuracy"][-1] - 0.002,
+        "train_time_s": float(curves["epoch_time_s"].sum()),
+    }
     now = int(time.time() * 1000)
     metrics = [Metric(k, float(v), now, step) for k, values in curves.items() for step, v in enumerate(values, 1)]
     metrics += [Metric(k, float(v), now, 0) for k, v in final.items()]
     params = [Param(k, str(v)) for k, v in {**identity.flat_params(cfg), "n_hidden_layers": 2}.items()]
     for start in range(0, len(metrics), 1000):  # MLflow's limit per batch
-        client.log_batch(run.run_id, metrics=metrics[start:start + 1000], params=params if start == 0 else [])
+        client.log_batch(run.run_id, metrics=metrics[start : start + 1000], params=params if start == 0 else [])
     client.set_terminated(run.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
@@ -139,19 +156,35 @@ def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str
             experiment_id, parent_id, point = make_sweep(uri, n_configs, n_seeds, epochs)
             logging_s = time.perf_counter() - started
             mlflow.set_tracking_uri(uri)  # resume's client, as a job's
-            lookup = [seconds(lambda: resume.claim(experiment_id, point, "lookup", {}, rerun=False)) for _ in range(lookups)]
+            lookup = [
+                seconds(lambda: resume.claim(experiment_id, point, "lookup", {}, rerun=False)) for _ in range(lookups)
+            ]
             report_s = seconds(lambda: report.make_report(sweep=parent_id, tracking_uri=uri, out_dir=root / "report"))
             client = MlflowClient(uri)
             run_ids = [r.info.run_id for r in resume.child_runs(client, client.get_run(parent_id))]
-            curves_s = {f"curves_{'bulk' if bulk else 'per_run'}_s": seconds(
-                lambda: history.metric_histories(client, run_ids, report.CURVE_METRICS, bulk=bulk)) for bulk in (True, False)}
+            curves_s = {
+                f"curves_{'bulk' if bulk else 'per_run'}_s": seconds(
+                    lambda: history.metric_histories(client, run_ids, report.CURVE_METRICS, bulk=bulk)
+                )
+                for bulk in (True, False)
+            }
             rows = len(pd.read_csv(root / "report" / "comparison.csv"))
         finally:
             server.terminate()
             server.wait(30)
-    return {"configs": n_configs, "seeds": n_seeds, "epochs": epochs, "runs": n_configs * n_seeds,
-            "logging_s": logging_s, "report_s": report_s, "report_rows": rows, **curves_s,
-            "resume_lookup_median_s": statistics.median(lookup), "resume_lookup_max_s": max(lookup), "resume_lookups_s": lookup}
+    return {
+        "configs": n_configs,
+        "seeds": n_seeds,
+        "epochs": epochs,
+        "runs": n_configs * n_seeds,
+        "logging_s": logging_s,
+        "report_s": report_s,
+        "report_rows": rows,
+        **curves_s,
+        "resume_lookup_median_s": statistics.median(lookup),
+        "resume_lookup_max_s": max(lookup),
+        "resume_lookups_s": lookup,
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -167,18 +200,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # MLflow prints a link per run it ends on a server
-    result = {"command": command_line("bench.store", argv), "machine": machine_basics(),
-              **measure(args.configs, args.seeds, args.epochs, args.lookups)}
+    result = {
+        "command": command_line("bench.store", argv),
+        "machine": machine_basics(),
+        **measure(args.configs, args.seeds, args.epochs, args.lookups),
+    }
     return write_results(result, summary(result), args.out)
 
 
 def summary(result: dict) -> str:
     """The numbers in one line, as the command prints them."""
-    return (f"{result['runs']} runs ({result['configs']} configs x {result['seeds']} seeds, {result['epochs']}-step curves) "
-            f"behind mlflow server: logged in {result['logging_s']:.0f} s; report {result['report_s']:.1f} s "
-            f"({result['report_rows']} rows; its curves {result['curves_bulk_s']:.1f} s in bulk, "
-            f"{result['curves_per_run_s']:.1f} s run by run); resume lookup median "
-            f"{1000 * result['resume_lookup_median_s']:.0f} ms (max {1000 * result['resume_lookup_max_s']:.0f} ms)")
+    return (
+        f"{result['runs']} runs ({result['configs']} configs x {result['seeds']} seeds, {result['epochs']}-step curves) "
+        f"behind mlflow server: logged in {result['logging_s']:.0f} s; report {result['report_s']:.1f} s "
+        f"({result['report_rows']} rows; its curves {result['curves_bulk_s']:.1f} s in bulk, "
+        f"{result['curves_per_run_s']:.1f} s run by run); resume lookup median "
+        f"{1000 * result['resume_lookup_median_s']:.0f} ms (max {1000 * result['resume_lookup_max_s']:.0f} ms)"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -57,7 +57,9 @@ class Splits:
 def parse_idx(raw: bytes, name: str) -> np.ndarray:
     """Decode IDX bytes (magic 0x0000TTNN, NN big-endian dims, then data)."""
     if len(raw) < 4 or raw[0:2] != b"\0\0" or raw[2] != IDX_UBYTE or raw[3] not in (1, 3):
-        raise DataError(f"{name}: wrong magic number {raw[:4].hex() or 'none'}; not an MNIST IDX file (expected 00000801 or 00000803)")
+        raise DataError(
+            f"{name}: wrong magic number {raw[:4].hex() or 'none'}; not an MNIST IDX file (expected 00000801 or 00000803)"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
@@ -119,8 +121,9 @@ def _read_folder_cached(folder: Path, stamp: tuple) -> dict[str, np.ndarray]:
         except DataError:
             raise
         except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:  # not an npz archive at all
-            raise DataError(f"{npz}: not an npz archive ({e}); put Keras' mnist.npz or the four MNIST IDX files in "
-                            "the folder") from e
+            raise DataError(
+                f"{npz}: not an npz archive ({e}); put Keras' mnist.npz or the four MNIST IDX files in the folder"
+            ) from e
     if not has_idx:
         raise DataError(
             f"data folder {folder} holds neither the MNIST IDX files ({', '.join(MNIST_SHA256)}, gzipped or not) nor mnist.npz"
@@ -138,7 +141,7 @@ def download_with_keras() -> dict[str, np.ndarray]:
         raise DataError(
             f"no data folder given and Keras could not download MNIST ({e}); set ${ENV_DATA_DIR} or dataset.data_dir to a local copy"
         ) from e
-    return dict(zip(MNIST_SHA256, (x_train, y_train, x_test, y_test)))
+    return dict(zip(MNIST_SHA256, (x_train, y_train, x_test, y_test), strict=False))
 
 
 def resolve_data_dir(data_dir: str | None) -> Path | None:
@@ -177,8 +180,9 @@ def check_shapes(arrays: dict[str, np.ndarray]) -> None:
             raise DataError(f"{split}: label {labels.max()} is outside 0..{N_CLASSES - 1}")
 
 
-def split(arrays: dict[str, np.ndarray], val_size: int, split_seed: int,
-          train_size: int | None, test_size: int | None) -> tuple[np.ndarray, ...]:
+def split(
+    arrays: dict[str, np.ndarray], val_size: int, split_seed: int, train_size: int | None, test_size: int | None
+) -> tuple[np.ndarray, ...]:
     """Hold validation out of train by a permutation that ignores the run's seed."""
     x, y = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
     xt, yt = arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]
@@ -198,8 +202,15 @@ def _flat(images: np.ndarray) -> np.ndarray:
     return (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)
 
 
-def load(data_dir: str | None = None, *, val_size: int = 10_000, split_seed: int = 0,
-         train_size: int | None = None, test_size: int | None = None, verify_checksum: bool = True) -> Splits:
+def load(
+    data_dir: str | None = None,
+    *,
+    val_size: int = 10_000,
+    split_seed: int = 0,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    verify_checksum: bool = True,
+) -> Splits:
     """Load, verify and split MNIST; every error comes before any training.
 
     All but the folder by keyword: two sizes swapped by position would pass unnoticed.

@@ -13,7 +13,7 @@ def curves(history: dict[str, list[float]], title: str) -> Figure:
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
     epochs = np.arange(1, len(history["loss"]) + 1)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=False):
         ax.plot(epochs, history[metric], "b-", label=f"train {metric}")
         ax.plot(epochs, history[f"val_{metric}"], "r-", label=f"validation {metric}")
         ax.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
@@ -32,8 +32,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, title: str, n_class
     image = ax.imshow(counts, cmap="Blues")
     for (i, j), n in np.ndenumerate(counts):
         ax.text(j, i, n, ha="center", va="center", fontsize=7, color="white" if n > counts.max() / 2 else "black")
-    ax.set(xticks=range(n_classes), yticks=range(n_classes), xlabel="predicted", ylabel="true",
-           title=f"{title}: test confusion matrix")
+    ax.set(
+        xticks=range(n_classes),
+        yticks=range(n_classes),
+        xlabel="predicted",
+        ylabel="true",
+        title=f"{title}: test confusion matrix",
+    )
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     return fig

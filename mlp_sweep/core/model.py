@@ -27,7 +27,9 @@ def build_mlp(
         initializers = list(initializers) * len(widths)
     layers = [keras.Input(shape=(input_dim,), name="pixels")]
     for i, (width, init) in enumerate(zip(widths, initializers, strict=True), start=1):
-        layers.append(keras.layers.Dense(width, activation=activation, kernel_initializer=_initializer(init), name=f"dense_{i}"))
+        layers.append(
+            keras.layers.Dense(width, activation=activation, kernel_initializer=_initializer(init), name=f"dense_{i}")
+        )
         if batch_norm:
             layers.append(keras.layers.BatchNormalization(name=f"bn_{i}"))
         if dropout > 0:

@@ -51,8 +51,15 @@ class EpochTracker(keras.callbacks.Callback):
     tensorboard and logs validation metrics at step 0 (mlflow#14293).
     """
 
-    def __init__(self, client: MlflowClient, run_id: str, label: str, epochs: int, print_lines: bool,
-                 stop_rule: StopRule | None = None):
+    def __init__(
+        self,
+        client: MlflowClient,
+        run_id: str,
+        label: str,
+        epochs: int,
+        print_lines: bool,
+        stop_rule: StopRule | None = None,
+    ):
         super().__init__()
         self.client, self.run_id, self.label, self.epochs = client, run_id, label, epochs
         self.print_lines, self.stop_rule = print_lines, stop_rule
@@ -72,9 +79,12 @@ class EpochTracker(keras.callbacks.Callback):
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, self.epoch) for k, v in values.items()])
         if self.print_lines:
-            print(f"  {self.label} epoch {self.epoch}/{self.epochs}  loss {values['loss']:.4f}  "
-                  f"acc {values['accuracy']:.4f}  val_loss {values['val_loss']:.4f}  "
-                  f"val_acc {values['val_accuracy']:.4f}  {values['epoch_time_s']:.1f}s", flush=True)
+            print(
+                f"  {self.label} epoch {self.epoch}/{self.epochs}  loss {values['loss']:.4f}  "
+                f"acc {values['accuracy']:.4f}  val_loss {values['val_loss']:.4f}  "
+                f"val_acc {values['val_accuracy']:.4f}  {values['epoch_time_s']:.1f}s",
+                flush=True,
+            )
         if self.stop_rule is not None and self.stop_rule(self.epoch, values["val_accuracy"]):
             self.model.stop_training, self.stopped_at = True, self.epoch
 
@@ -82,8 +92,14 @@ class EpochTracker(keras.callbacks.Callback):
 def load_data(cfg: DictConfig) -> data.Splits:
     """The config's dataset, read and split."""
     d = cfg.dataset
-    return data.load(data_dir=d.data_dir, val_size=d.val_size, split_seed=d.split_seed, train_size=d.train_size,
-                     test_size=d.test_size, verify_checksum=d.verify_checksum)
+    return data.load(
+        data_dir=d.data_dir,
+        val_size=d.val_size,
+        split_seed=d.split_seed,
+        train_size=d.train_size,
+        test_size=d.test_size,
+        verify_checksum=d.verify_checksum,
+    )
 
 
 def compiled_model(cfg: DictConfig, keras_defaults: bool = False) -> keras.Model:
@@ -107,7 +123,7 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
     come back instead (those it has so far, for a run still training).
     """
     validate(cfg)
-    runtime.use_backend(cfg.trainer.backend)  # refuses a process whose Keras runs another backend
+    runtime.check_backend(cfg.trainer.backend)  # refuses a process whose Keras runs another backend
     runtime.use_compile_cache(cfg.trainer.compile_cache)
     client, experiment_id = tracking.open_experiment(cfg.tracking.uri, cfg.tracking.experiment)
     splits = load_data(cfg)  # its checksum is part of the run's identity
@@ -127,7 +143,11 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
     model = compiled_model(cfg)
     run_id = claim.run_id
     try:
-        params = {**identity.flat_params(cfg), "n_params": model.count_params(), "n_hidden_layers": len(cfg.model.widths)}
+        params = {
+            **identity.flat_params(cfg),
+            "n_params": model.count_params(),
+            "n_hidden_layers": len(cfg.model.widths),
+        }
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         log_dataset(client, run_id, splits, cfg)
         metrics = fit_and_evaluate(client, run_id, cfg, model, splits, name, progress, job.stop_rule)
@@ -135,8 +155,9 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
     except BaseException as e:
         client.set_tag(run_id, names.TAG_FAILURE, f"{type(e).__name__}: {e}"[:5000])
         # Stopped by the user, not failed.
-        client.set_terminated(run_id, RunStatus.to_string(
-            RunStatus.KILLED if isinstance(e, KeyboardInterrupt) else RunStatus.FAILED))
+        client.set_terminated(
+            run_id, RunStatus.to_string(RunStatus.KILLED if isinstance(e, KeyboardInterrupt) else RunStatus.FAILED)
+        )
         raise
     if names.PRUNED_AT in metrics:  # its stop rule ended it: not a whole run, never reused
         client.set_tag(run_id, names.TAG_PRUNED, str(metrics[names.PRUNED_AT]))
@@ -150,12 +171,17 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
 def reuse(client: MlflowClient, holder: mlflow.entities.Run, name: str, parent: str | None) -> dict[str, float]:
     """Say which run holds this grid point, list it on the sweep's parent, and hand back its metrics."""
     if holder.info.status == "FINISHED":
-        print(f"{name}: skipped, already FINISHED as MLflow run {holder.info.run_id} "
-              "(tracking.rerun=true trains it again)", flush=True)
+        print(
+            f"{name}: skipped, already FINISHED as MLflow run {holder.info.run_id} "
+            "(tracking.rerun=true trains it again)",
+            flush=True,
+        )
     else:
-        print(f"{name}: not trained here: MLflow run {holder.info.run_id} holds this grid point and is training it "
-              f"(process {holder.data.tags.get(names.TAG_PROCESS, '?')}); the sweep's report counts it once it finishes",
-              flush=True)
+        print(
+            f"{name}: not trained here: MLflow run {holder.info.run_id} holds this grid point and is training it "
+            f"(process {holder.data.tags.get(names.TAG_PROCESS, '?')}); the sweep's report counts it once it finishes",
+            flush=True,
+        )
     resume.record_reuse(client, parent, [holder])
     return dict(holder.data.metrics)
 
@@ -172,8 +198,9 @@ def log_dataset(client: MlflowClient, run_id: str, s: data.Splits, cfg: DictConf
     with warnings.catch_warnings():  # MLflow registers its local source class twice, then warns it is ambiguous
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
         source = str(data.resolve_data_dir(cfg.dataset.data_dir) or "keras.datasets.mnist")
-        dataset = mlflow.data.from_numpy(s.x_train, targets=s.y_train, name=cfg.dataset.name,
-                                         digest=s.sha256[:MAX_DIGEST_CHARS], source=source)
+        dataset = mlflow.data.from_numpy(
+            s.x_train, targets=s.y_train, name=cfg.dataset.name, digest=s.sha256[:MAX_DIGEST_CHARS], source=source
+        )
     entry = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])
     for attempt in range(DATASET_ATTEMPTS):
         try:
@@ -184,14 +211,24 @@ def log_dataset(client: MlflowClient, run_id: str, s: data.Splits, cfg: DictConf
             time.sleep(0.2 * (attempt + 1))  # then the other job's row exists, and the input links to it
 
 
-def fit_and_evaluate(client: MlflowClient, run_id: str, cfg: DictConfig, model: keras.Model, s: data.Splits,
-                     name: str, progress: str, stop_rule: StopRule | None) -> dict[str, float]:
+def fit_and_evaluate(
+    client: MlflowClient,
+    run_id: str,
+    cfg: DictConfig,
+    model: keras.Model,
+    s: data.Splits,
+    name: str,
+    progress: str,
+    stop_rule: StopRule | None,
+) -> dict[str, float]:
     """Fit on train (validating on val), then touch the test set once; log the metrics, figures and texts."""
-    tracker = EpochTracker(client, run_id, name, cfg.trainer.epochs, print_lines=progress == "line",
-                           stop_rule=stop_rule)
+    tracker = EpochTracker(
+        client, run_id, name, cfg.trainer.epochs, print_lines=progress == "line", stop_rule=stop_rule
+    )
     started = time.perf_counter()
-    history = step.fit(model, s, cfg.trainer.epochs, cfg.trainer.batch_size, [tracker],
-                       verbose=1 if progress == "bar" else 0)
+    history = step.fit(
+        model, s, cfg.trainer.epochs, cfg.trainer.batch_size, [tracker], verbose=1 if progress == "bar" else 0
+    )
     train_time = time.perf_counter() - started
     test, predicted = step.evaluate(model, s)
 
@@ -210,8 +247,9 @@ def fit_and_evaluate(client: MlflowClient, run_id: str, cfg: DictConfig, model: 
     return final
 
 
-def log_model(client: MlflowClient, run_id: str, model: keras.Model, x_example: np.ndarray, cfg: DictConfig,
-              run_name: str) -> None:
+def log_model(
+    client: MlflowClient, run_id: str, model: keras.Model, x_example: np.ndarray, cfg: DictConfig, run_name: str
+) -> None:
     """The model in MLflow's Keras flavor, with a signature, linked to the run and named for it,
     so that the UI's Models tab tells a sweep's models apart.
 
@@ -223,8 +261,11 @@ def log_model(client: MlflowClient, run_id: str, model: keras.Model, x_example: 
         return
     versions = runtime.library_versions()
     backend = versions[names.TAG_KERAS_BACKEND]
-    pins = {backend: versions[names.backend_version_tag(backend)], "keras": keras.__version__,
-            "mlflow": mlflow.__version__}
+    pins = {
+        backend: versions[names.backend_version_tag(backend)],
+        "keras": keras.__version__,
+        "mlflow": mlflow.__version__,
+    }
     signature = infer_signature(x_example, keras.ops.convert_to_numpy(model(x_example, training=False)))
     mlflow.set_tracking_uri(client.tracking_uri)
     with mlflow.start_run(run_id=run_id):

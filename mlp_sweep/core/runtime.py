@@ -1,9 +1,10 @@
 """Process-wide settings, never made on import: Keras' backend, quiet TensorFlow, a lighter
 garbage collector, the backend's threads and compile cache, and the speed settings of a model.
 
-None of it changes a run's numbers, so none of it is in a run's identity. Keras is
-imported inside the functions that need it: the entry point calls the first ones
-before Keras may load.
+None of it changes a run's numbers, so none of it is in a run's identity. What must be
+in the environment before Keras loads is returned by :func:`process_environment` for the
+entry point to set: nothing here writes the environment. Keras is imported inside the
+functions that need it.
 """
 
 import functools
@@ -19,14 +20,28 @@ from mlp_sweep import names
 from mlp_sweep.errors import ConfigError
 
 
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up noise out of every job's output; before it loads.
+def process_environment(backend: str | None = None, threads: int | None = None) -> dict[str, str]:
+    """The variables to set before Keras (and TensorFlow, and XLA) first load, for the entry point to set.
 
-    On a machine with no NVIDIA device its CUDA probe fails with an error line
-    (``failed call to cuInit``) that reads as something broken: there, errors
-    are silenced too. Where a GPU is present its messages stay.
+    - ``KERAS_BACKEND``: Keras reads it once, at its first import.
+    - ``TF_CPP_MIN_LOG_LEVEL`` (unless set): TensorFlow's C++ start-up noise stays out of
+      every job's output. On a machine with no NVIDIA device its CUDA probe fails with an
+      error line (``failed call to cuInit``) that reads as something broken: there, errors
+      are silenced too. Where a GPU is present its messages stay.
+    - ``XLA_FLAGS`` on JAX with a thread cap (``threads``, else ``$OMP_NUM_THREADS``, which
+      the joblib launcher sets to cores // n_jobs in each worker): XLA reads them when JAX
+      starts its CPU client, so that parallel jobs do not fight over the cores. A process
+      that already carries a cap (a reused worker's later jobs) keeps it.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_gpu() else "3")
+    env = {} if "TF_CPP_MIN_LOG_LEVEL" in os.environ else {"TF_CPP_MIN_LOG_LEVEL": "2" if has_gpu() else "3"}
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if backend == "jax" and threads and "intra_op_parallelism_threads" not in flags:
+        eigen = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()}"
+        env["XLA_FLAGS"] = f"{flags} {eigen} intra_op_parallelism_threads={threads}".strip()
+    return env
 
 
 def has_gpu() -> bool:
@@ -66,40 +81,35 @@ def settle_process() -> None:
     gc.freeze()
 
 
-def use_backend(name: str) -> None:
-    """Choose Keras' backend: possible once per process, before Keras is first imported.
+def check_backend(name: str) -> None:
+    """Refuse a process whose Keras already runs another backend than ``name``.
 
-    A process that already runs Keras on another backend (a sweep that varies
-    trainer.backend, run by one process) is refused: its results would not be
-    what the config says.
+    Keras' backend is chosen once per process, before Keras is first imported
+    (:func:`process_environment`): a process that runs another one (a sweep that
+    varies trainer.backend, run by one process) would not compute what the config says.
     """
     keras = sys.modules.get("keras")
-    if keras is None:
-        os.environ["KERAS_BACKEND"] = name
+    if keras is None:  # not chosen yet
         return
     running = keras.backend.backend()
     if running != name:
-        raise ConfigError(f"trainer.backend={name} but this process already runs Keras on {running}: a process, and "
-                          "so a sweep, uses one backend; run each backend in a command of its own")
+        raise ConfigError(
+            f"trainer.backend={name} but this process already runs Keras on {running}: a process, and "
+            "so a sweep, uses one backend; run each backend in a command of its own"
+        )
 
 
 def use_threads(threads: int | None) -> None:
-    """Cap the backend's threads, so that parallel jobs do not fight over the cores.
+    """Cap TensorFlow's thread pools, so that parallel jobs do not fight over the cores (on JAX, XLA's
+    flags do it: :func:`process_environment`).
 
-    Only possible before the backend's runtime starts (TensorFlow's thread pools,
-    XLA's CPU client on JAX): a process that runs several jobs (a reused joblib
-    worker) keeps its first job's setting.
+    Only possible before TensorFlow's runtime starts: a process that runs several
+    jobs (a reused joblib worker) keeps its first job's setting.
     """
     import keras
 
     threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0)
-    if not threads:
-        return
-    if keras.backend.backend() == "jax":  # read when JAX starts its CPU client, at the first computation
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "intra_op_parallelism_threads" not in flags:  # a reused worker's later jobs: already set, and read once
-            eigen = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()}"
-            os.environ["XLA_FLAGS"] = f"{flags} {eigen} intra_op_parallelism_threads={threads}".strip()
+    if not threads or keras.backend.backend() != "tensorflow":
         return
     import tensorflow as tf
 
@@ -129,8 +139,10 @@ def use_compile_cache(folder: str | None) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"trainer.compile_cache={folder} cannot be created ({e.strerror}): "
-                          "give a writable folder, or null to leave JAX's own setting") from e
+        raise ConfigError(
+            f"trainer.compile_cache={folder} cannot be created ({e.strerror}): "
+            "give a writable folder, or null to leave JAX's own setting"
+        ) from e
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # the initializers' small programs too
 
@@ -154,5 +166,8 @@ def library_versions() -> dict[str, str]:
     import keras
 
     backend = keras.backend.backend()
-    return {names.TAG_KERAS_BACKEND: backend, names.backend_version_tag(backend): __import__(backend).__version__,
-            names.TAG_KERAS_VERSION: keras.__version__}
+    return {
+        names.TAG_KERAS_BACKEND: backend,
+        names.backend_version_tag(backend): __import__(backend).__version__,
+        names.TAG_KERAS_VERSION: keras.__version__,
+    }

@@ -24,18 +24,40 @@ def seeded_model(model: Mapping, reg: Mapping, optimizer: Mapping, seed: int, co
     """
     keras.backend.clear_session(free_memory=True)  # jobs of one process must not pile up graphs (it runs gc.collect)
     keras.utils.set_random_seed(seed)
-    built = build_mlp(widths=list(model["widths"]), initializers=list(model["initializers"]),
-                      activation=model["activation"], batch_norm=reg["batch_norm"], dropout=reg["dropout"])
-    built.compile(optimizer=build_optimizer(optimizer["name"], optimizer["lr"], optimizer["args"]),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], **compile_options)
+    built = build_mlp(
+        widths=list(model["widths"]),
+        initializers=list(model["initializers"]),
+        activation=model["activation"],
+        batch_norm=reg["batch_norm"],
+        dropout=reg["dropout"],
+    )
+    built.compile(
+        optimizer=build_optimizer(optimizer["name"], optimizer["lr"], optimizer["args"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        **compile_options,
+    )
     return built
 
 
-def fit(model: keras.Model, s: Splits, epochs: int, batch_size: int, callbacks: Sequence[keras.callbacks.Callback],
-        verbose: int) -> dict[str, list[float]]:
+def fit(
+    model: keras.Model,
+    s: Splits,
+    epochs: int,
+    batch_size: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int,
+) -> dict[str, list[float]]:
     """Fit on train, validating on val after each epoch; Keras' history (metric -> value per epoch)."""
-    return model.fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val), epochs=epochs, batch_size=batch_size,
-                     callbacks=list(callbacks), verbose=verbose).history
+    return model.fit(
+        s.x_train,
+        s.y_train,
+        validation_data=(s.x_val, s.y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        callbacks=list(callbacks),
+        verbose=verbose,
+    ).history
 
 
 def evaluate(model: keras.Model, s: Splits) -> tuple[dict[str, float], np.ndarray]:

@@ -36,11 +36,17 @@ def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: di
     palette = matplotlib.colormaps["tab10" if n_shown <= 10 else "tab20"].colors
     colours = _styles([keys[label][0] if by_keys else label for label in shown], palette)
     dashes = _styles([keys[label][1] for label in shown], ("-", "--", ":", "-.") if by_keys else ("-",))
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=False):
         for i, label in enumerate(faint):
             mean = curves[label][metric].mean(axis=1)
-            ax.plot(mean.index, mean, color="0.75", linewidth=0.6, zorder=1,
-                    label=f"the other {len(faint)} configs" if i == 0 else None)
+            ax.plot(
+                mean.index,
+                mean,
+                color="0.75",
+                linewidth=0.6,
+                zorder=1,
+                label=f"the other {len(faint)} configs" if i == 0 else None,
+            )
         for label in shown:
             colour_key, dash_key = keys[label] if by_keys else (label, keys[label][1])
             style = {"color": colours[colour_key], "linestyle": dashes[dash_key]}
@@ -52,9 +58,16 @@ def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: di
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles, labels = axes[0][-1].get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda i: labels[i].startswith("the other "))  # the best first, the rest last
-    axes[0][-1].legend([handles[i] for i in order], [labels[i] for i in order],
-                       loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    order = sorted(
+        range(len(labels)), key=lambda i: labels[i].startswith("the other ")
+    )  # the best first, the rest last
+    axes[0][-1].legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="center left",
+        bbox_to_anchor=(1.02, 0.5),
+        fontsize=8,
+    )
     styling = "colour = model, line style = regularisation" if by_keys else "a colour per config"
     top = f"; the best {len(shown)} of {len(curves)} configs in colour" if faint else ""
     fig.suptitle(f"{title}: mean over seeds, band ± 1 std\n{styling}{top}")

@@ -28,15 +28,28 @@ ALPHA = 0.05
 # Besides params, what tells two configs apart: the data they saw and the code that trained them.
 IDENTITY_COLUMNS = ("data", "code")
 # Params that describe a config in the table; run columns are ``params.<key>``.
-DESCRIBED = ("model.name", "reg.name", "n_hidden_layers", "model.widths", "reg.batch_norm", "reg.dropout",
-             "optimizer.name", "n_params", "trainer.epochs")
+DESCRIBED = (
+    "model.name",
+    "reg.name",
+    "n_hidden_layers",
+    "model.widths",
+    "reg.batch_norm",
+    "reg.dropout",
+    "optimizer.name",
+    "n_params",
+    "trainer.epochs",
+)
+
 
 def footnote(holm: bool) -> str:
     """What the table's numbers and marks mean, including which multiple-comparison rule is in force."""
-    correction = ("p-values are Holm-adjusted for the number of configs compared with the best (family-wise 5%; "
-                  "`--no-holm` shows raw p-values)." if holm else
-                  "p-values are raw: each config is tested against the best alone, without correction for multiple "
-                  "comparisons (`--holm` adjusts them).")
+    correction = (
+        "p-values are Holm-adjusted for the number of configs compared with the best (family-wise 5%; "
+        "`--no-holm` shows raw p-values)."
+        if holm
+        else "p-values are raw: each config is tested against the best alone, without correction for multiple "
+        "comparisons (`--holm` adjusts them)."
+    )
     return (
         "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`: same config, data and "
         "code), at the final epoch; s/epoch is the mean wall time of an epoch. Train accuracy is Keras' running mean over "
@@ -134,19 +147,26 @@ def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
         row["val_accuracy_ci_low"], row["val_accuracy_ci_high"] = t_interval(group[SELECT_BY].to_numpy())
         row["test_accuracy_ci_low"], row["test_accuracy_ci_high"] = t_interval(group["test_accuracy"].to_numpy())
         rows.append(row)
-    table = pd.DataFrame(rows).sort_values([f"{SELECT_BY}_mean", "val_loss_mean", "config"],
-                                           ascending=[False, True, True], ignore_index=True)
+    table = pd.DataFrame(rows).sort_values(
+        [f"{SELECT_BY}_mean", "val_loss_mean", "config"], ascending=[False, True, True], ignore_index=True
+    )
     if table["config"].duplicated(keep=False).any():  # same name, other settings: say which
-        table["config"] = [c + (f" ({o})" if o else f" [{h[:6]}]") for c, o, h in
-                           zip(table["config"], table["other"], table["group"])]
+        table["config"] = [
+            c + (f" ({o})" if o else f" [{h[:6]}]")
+            for c, o, h in zip(table["config"], table["other"], table["group"], strict=False)
+        ]
     table.insert(0, "rank", range(1, len(table) + 1))
 
     best = runs.loc[runs["group"] == table["group"][0], SELECT_BY].to_numpy()
-    table["p_vs_best_raw"] = [math.nan if i == 0 else welch_p(runs.loc[runs["group"] == h, SELECT_BY].to_numpy(), best)
-                              for i, h in enumerate(table["group"])]
+    table["p_vs_best_raw"] = [
+        math.nan if i == 0 else welch_p(runs.loc[runs["group"] == h, SELECT_BY].to_numpy(), best)
+        for i, h in enumerate(table["group"])
+    ]
     table["p_vs_best"] = holm(list(table["p_vs_best_raw"])) if holm_adjusted else table["p_vs_best_raw"]
-    table["vs_best"] = ["best" if i == 0 else "untested" if math.isnan(p) else "≈ best" if p >= ALPHA else "below"
-                        for i, p in enumerate(table["p_vs_best"])]
+    table["vs_best"] = [
+        "best" if i == 0 else "untested" if math.isnan(p) else "≈ best" if p >= ALPHA else "below"
+        for i, p in enumerate(table["p_vs_best"])
+    ]
     return table
 
 
@@ -158,30 +178,39 @@ def mean_std(mean: float, std: float, scale: float, digits: int) -> str:
 
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
     """The summary as the strings a reader sees: the console, Markdown and the README show this."""
+
     def col(key: str, default: str = "?") -> pd.Series:
         return table[key] if key in table else pd.Series(default, index=table.index)
 
     widths = col("model.widths", "[]").map(lambda w: ", ".join(re.findall(r"\d+", str(w))))
-    out = pd.DataFrame({
-        "#": table["rank"],
-        "config": table["config"],
-        "model": col("model.name"),
-        "hidden layers": col("n_hidden_layers").astype(str) + ": " + widths,
-        "BN": col("reg.batch_norm").map(lambda b: "yes" if str(b).lower() == "true" else "no"),
-        "dropout": col("reg.dropout").map(short),
-        "optimizer": col("optimizer.name"),
-        "params": col("n_params").map(lambda n: f"{int(n):,}" if str(n).isdigit() else n),
-        "epochs": col("trainer.epochs"),
-        "n": table["n"],
-    })
+    out = pd.DataFrame(
+        {
+            "#": table["rank"],
+            "config": table["config"],
+            "model": col("model.name"),
+            "hidden layers": col("n_hidden_layers").astype(str) + ": " + widths,
+            "BN": col("reg.batch_norm").map(lambda b: "yes" if str(b).lower() == "true" else "no"),
+            "dropout": col("reg.dropout").map(short),
+            "optimizer": col("optimizer.name"),
+            "params": col("n_params").map(lambda n: f"{int(n):,}" if str(n).isdigit() else n),
+            "epochs": col("trainer.epochs"),
+            "n": table["n"],
+        }
+    )
     for metric, name in METRICS.items():
         scale, digits = (100, 2) if "accuracy" in metric else (1, 4) if "loss" in metric else (1, 2)
-        out[name] = [mean_std(m, s, scale, digits) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
+        out[name] = [
+            mean_std(m, s, scale, digits) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=False)
+        ]
         if metric == SELECT_BY:
-            out["val acc 95% CI"] = [("–" if math.isnan(lo) else f"{100 * lo:.2f} – {100 * hi:.2f}")
-                                     for lo, hi in zip(table["val_accuracy_ci_low"], table["val_accuracy_ci_high"])]
-            out["vs best (Welch)"] = [v if math.isnan(p) else f"{v} (p<0.001)" if p < 0.001 else f"{v} (p={p:.3f})"
-                                      for v, p in zip(table["vs_best"], table["p_vs_best"])]
+            out["val acc 95% CI"] = [
+                ("–" if math.isnan(lo) else f"{100 * lo:.2f} – {100 * hi:.2f}")
+                for lo, hi in zip(table["val_accuracy_ci_low"], table["val_accuracy_ci_high"], strict=False)
+            ]
+            out["vs best (Welch)"] = [
+                v if math.isnan(p) else f"{v} (p<0.001)" if p < 0.001 else f"{v} (p={p:.3f})"
+                for v, p in zip(table["vs_best"], table["p_vs_best"], strict=False)
+            ]
     if (table["other"] != "").any():
         out["other"] = table["other"]
     return out

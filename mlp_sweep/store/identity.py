@@ -80,9 +80,13 @@ def normalised_code(source: str) -> str:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False)
 
@@ -106,15 +110,24 @@ class GridPoint:
         return _digest(f"{self.config_hash}|{self.seed}|{self.data_sha256}|{self.code}")
 
     def tags(self) -> dict[str, str]:
-        return {names.TAG_GRID_POINT: self.key, names.TAG_CONFIG_HASH: self.config_hash,
-                names.TAG_SEED: str(self.seed), names.TAG_DATASET_SHA: self.data_sha256,
-                names.TAG_CODE: self.code}
+        return {
+            names.TAG_GRID_POINT: self.key,
+            names.TAG_CONFIG_HASH: self.config_hash,
+            names.TAG_SEED: str(self.seed),
+            names.TAG_DATASET_SHA: self.data_sha256,
+            names.TAG_CODE: self.code,
+        }
 
     def change_since(self, tags: dict[str, str]) -> str:
         """What differs between this point and a run of the same config and seed: "the data", "the computation" …"""
-        changed = [what for what, tag, mine in (("the data", names.TAG_DATASET_SHA, self.data_sha256),
-                                                ("the computation (its code or library versions)", names.TAG_CODE, self.code))
-                   if tags.get(tag) != mine]
+        changed = [
+            what
+            for what, tag, mine in (
+                ("the data", names.TAG_DATASET_SHA, self.data_sha256),
+                ("the computation (its code or library versions)", names.TAG_CODE, self.code),
+            )
+            if tags.get(tag) != mine
+        ]
         return " and ".join(changed)
 
 
@@ -145,7 +158,10 @@ def run_name(cfg: DictConfig, varying: Sequence[str] = ()) -> str:
     """
     shown = [k for k in dict.fromkeys(varying) if k not in NAMED_ALWAYS]
     last = [k.rsplit(".", 1)[-1] for k in shown]
-    parts = [f"{short if last.count(short) == 1 else key}={_value(cfg, key)}" for key, short in zip(shown, last)]
+    parts = [
+        f"{short if last.count(short) == 1 else key}={_value(cfg, key)}"
+        for key, short in zip(shown, last, strict=False)
+    ]
     return "-".join([cfg.model.name, cfg.reg.name, *parts, f"s{cfg.trainer.seed}"])
 
 

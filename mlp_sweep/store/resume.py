@@ -81,7 +81,9 @@ def close_stale_runs(client: MlflowClient, experiment_id: str, filter_string: st
         tag = run.data.tags.get(names.TAG_PROCESS)
         if not tag or not process_gone(tag):
             continue
-        reason = f"interrupted: its process {tag} ended without closing the run (killed?); marked KILLED by a later command"
+        reason = (
+            f"interrupted: its process {tag} ended without closing the run (killed?); marked KILLED by a later command"
+        )
         client.set_tag(run.info.run_id, names.TAG_FAILURE, reason)
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         log.warning("run %s (%s) was left RUNNING by a dead process: marked KILLED", run.info.run_name, run.info.run_id)
@@ -91,15 +93,21 @@ def close_stale_runs(client: MlflowClient, experiment_id: str, filter_string: st
 
 def finished_run(client: MlflowClient, experiment_id: str, point: GridPoint) -> Run | None:
     """The newest FINISHED run of this grid point, or None."""
-    runs = client.search_runs([experiment_id], f"{_status(RunStatus.FINISHED)} and {grid_point_filter(point)}",
-                              max_results=1, order_by=["attributes.end_time DESC"])
+    runs = client.search_runs(
+        [experiment_id],
+        f"{_status(RunStatus.FINISHED)} and {grid_point_filter(point)}",
+        max_results=1,
+        order_by=["attributes.end_time DESC"],
+    )
     return runs[0] if runs else None
 
 
 def why_trained_again(client: MlflowClient, experiment_id: str, point: GridPoint) -> str | None:
     """When a FINISHED run has this config and seed but other data or code: the line that says so."""
-    same_config = (f"{_status(RunStatus.FINISHED)} and tags.`{names.TAG_CONFIG_HASH}` = '{point.config_hash}' "
-                   f"and tags.`{names.TAG_SEED}` = '{point.seed}'")
+    same_config = (
+        f"{_status(RunStatus.FINISHED)} and tags.`{names.TAG_CONFIG_HASH}` = '{point.config_hash}' "
+        f"and tags.`{names.TAG_SEED}` = '{point.seed}'"
+    )
     runs = client.search_runs([experiment_id], same_config, max_results=1, order_by=["attributes.end_time DESC"])
     if not runs:
         return None
@@ -114,8 +122,9 @@ class Claim:
     holder: Run | None = None  # FINISHED (reuse it) or RUNNING in another live process (count it once it ends)
 
 
-def claim(client: MlflowClient, experiment_id: str, point: GridPoint, name: str, tags: dict[str, str],
-          rerun: bool) -> Claim:
+def claim(
+    client: MlflowClient, experiment_id: str, point: GridPoint, name: str, tags: dict[str, str], rerun: bool
+) -> Claim:
     """Claim a grid point before training it, so that two commands never train it twice.
 
     The claim is the run itself: open it, then look at the point's other runs.
@@ -135,14 +144,25 @@ def claim(client: MlflowClient, experiment_id: str, point: GridPoint, name: str,
         why = why_trained_again(client, experiment_id, point)
         if why:
             print(f"{name}: {why}", flush=True)
-    ours = client.create_run(experiment_id, run_name=name,
-                             tags=compat.run_context_tags({**tags, **point.tags(), names.TAG_PROCESS: process_tag()})).info
-    rivals = [r for r in client.search_runs([experiment_id], grid_point_filter(point), max_results=1000)
-              if r.info.run_id != ours.run_id]
+    ours = client.create_run(
+        experiment_id,
+        run_name=name,
+        tags=compat.run_context_tags({**tags, **point.tags(), names.TAG_PROCESS: process_tag()}),
+    ).info
+    rivals = [
+        r
+        for r in client.search_runs([experiment_id], grid_point_filter(point), max_results=1000)
+        if r.info.run_id != ours.run_id
+    ]
     finished = [] if rerun else [r for r in rivals if r.info.status == "FINISHED"]
-    earlier = sorted((r for r in rivals if r.info.status == "RUNNING"
-                      and (r.info.start_time, r.info.run_id) < (ours.start_time, ours.run_id)),
-                     key=lambda r: (r.info.start_time, r.info.run_id))
+    earlier = sorted(
+        (
+            r
+            for r in rivals
+            if r.info.status == "RUNNING" and (r.info.start_time, r.info.run_id) < (ours.start_time, ours.run_id)
+        ),
+        key=lambda r: (r.info.start_time, r.info.run_id),
+    )
     holder = (finished or earlier or [None])[0]
     if holder is None:
         return Claim(run_id=ours.run_id)
@@ -160,15 +180,19 @@ def record_reuse(client: MlflowClient, parent_run_id: str | None, runs: list[Run
         return
     tags = [RunTag(names.TAG_REUSED_PREFIX + r.info.run_id, r.data.tags.get(names.TAG_GRID_POINT, "")) for r in runs]
     for start in range(0, len(tags), 100):
-        client.log_batch(parent_run_id, tags=tags[start:start + 100])
+        client.log_batch(parent_run_id, tags=tags[start : start + 100])
 
 
 def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
     """Every run opened under a sweep's parent run, all pages of them."""
     runs, token = [], None
     while True:
-        page = client.search_runs([parent.info.experiment_id], f"tags.`{names.TAG_PARENT}` = '{parent.info.run_id}'",
-                                  max_results=1000, page_token=token)
+        page = client.search_runs(
+            [parent.info.experiment_id],
+            f"tags.`{names.TAG_PARENT}` = '{parent.info.run_id}'",
+            max_results=1000,
+            page_token=token,
+        )
         runs += page
         token = page.token
         if not token:
@@ -179,28 +203,41 @@ def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: list[str]) -> 
     """These runs of an experiment, 100 to a search rather than one call each."""
     runs = []
     for start in range(0, len(run_ids), 100):
-        listed = ", ".join(f"'{run_id}'" for run_id in run_ids[start:start + 100])
+        listed = ", ".join(f"'{run_id}'" for run_id in run_ids[start : start + 100])
         runs += client.search_runs([experiment_id], f"attributes.run_id IN ({listed})", max_results=100)
     return runs
 
 
 def reused_run_ids(parent: Run) -> list[str]:
     """The runs a sweep's jobs reused, from its parent run's tags."""
-    return sorted(k.removeprefix(names.TAG_REUSED_PREFIX) for k in parent.data.tags
-                  if k.startswith(names.TAG_REUSED_PREFIX))
+    return sorted(
+        k.removeprefix(names.TAG_REUSED_PREFIX) for k in parent.data.tags if k.startswith(names.TAG_REUSED_PREFIX)
+    )
 
 
-def record_failed_job(client: MlflowClient, experiment_id: str, parent_run_id: str, name: str, error: BaseException, since_ms: int) -> None:
+def record_failed_job(
+    client: MlflowClient, experiment_id: str, parent_run_id: str, name: str, error: BaseException, since_ms: int
+) -> None:
     """Leave a FAILED child run for a sweep job that failed before its own run opened.
 
     A job whose run opened has ended it FAILED already: that is any run of the
     sweep opened by this process since the job began (one job at a time a process).
     """
-    own = (f"tags.`{names.TAG_PARENT}` = '{parent_run_id}' and tags.`{names.TAG_PROCESS}` = '{process_tag()}' "
-           f"and attributes.start_time >= {since_ms}")
+    own = (
+        f"tags.`{names.TAG_PARENT}` = '{parent_run_id}' and tags.`{names.TAG_PROCESS}` = '{process_tag()}' "
+        f"and attributes.start_time >= {since_ms}"
+    )
     if client.search_runs([experiment_id], own, max_results=1):
         return
-    run = client.create_run(experiment_id, run_name=name, tags=compat.run_context_tags({
-        names.TAG_PARENT: parent_run_id, names.TAG_PROCESS: process_tag(),
-        names.TAG_FAILURE: f"{type(error).__name__}: {error}"[:5000]}))
+    run = client.create_run(
+        experiment_id,
+        run_name=name,
+        tags=compat.run_context_tags(
+            {
+                names.TAG_PARENT: parent_run_id,
+                names.TAG_PROCESS: process_tag(),
+                names.TAG_FAILURE: f"{type(error).__name__}: {error}"[:5000],
+            }
+        ),
+    )
     client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 # MLflow takes a second to import: it is imported where it is used, so that the
 # command line's --help and config errors (which read the names below) answer at once.
-
 from mlp_sweep import names
 from mlp_sweep.errors import TrackingError, first_line
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
 
 def resolve_uri(uri: str | None) -> str:
     """Config first, then $MLFLOW_TRACKING_URI, then MLflow's default store.
@@ -42,8 +42,10 @@ def resolve_uri(uri: str | None) -> str:
     given = uri or os.environ.get(names.ENV_TRACKING_URI) or mlflow.get_tracking_uri()
     uri, login = split_userinfo(given)
     if login:
-        raise TrackingError(f"the tracking URI {redacted(given)} holds a login: give the bare URI and set "
-                            f"{names.ENV_USERNAME} and {names.ENV_PASSWORD} (the command line does this itself)")
+        raise TrackingError(
+            f"the tracking URI {redacted(given)} holds a login: give the bare URI and set "
+            f"{names.ENV_USERNAME} and {names.ENV_PASSWORD} (the command line does this itself)"
+        )
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     if "://" not in uri:
@@ -112,11 +114,15 @@ def open_experiment(uri: str | None, experiment: str) -> tuple["MlflowClient", s
             break
         except Exception as e:
             if "file is not a database" in str(e):
-                raise TrackingError(f"{redacted(resolved)} is not an MLflow store (file is not a database): point "
-                                    "tracking.uri at an MLflow store, or at a new file name to create one") from e
+                raise TrackingError(
+                    f"{redacted(resolved)} is not an MLflow store (file is not a database): point "
+                    "tracking.uri at an MLflow store, or at a new file name to create one"
+                ) from e
             if attempt == STORE_ATTEMPTS - 1 or not resolved.startswith("sqlite:"):
-                raise TrackingError(f"the MLflow store {redacted(resolved)} cannot be opened ({first_line(e)}): check "
-                                    "tracking.uri (or $MLFLOW_TRACKING_URI) and that its server is running") from e
+                raise TrackingError(
+                    f"the MLflow store {redacted(resolved)} cannot be opened ({first_line(e)}): check "
+                    "tracking.uri (or $MLFLOW_TRACKING_URI) and that its server is running"
+                ) from e
             time.sleep(random.uniform(0.2, 1.0) * (attempt + 1))  # another command creating the store or experiment
     check_writable(client, resolved, experiment, experiment_id)
     return client, experiment_id
@@ -138,8 +144,8 @@ def check_writable(client: "MlflowClient", uri: str, experiment: str, experiment
         if e.error_code != "PERMISSION_DENIED":
             raise
         raise TrackingError(
-            f"user {login_name(login)} may not write to experiment {experiment} on {redacted(uri)}: "
-            f"ask the server's admin for EDIT on it (scripts/mlflow_server.py grant {login_name(login)} {experiment} EDIT), "
+            f"user {login_name()} may not write to experiment {experiment} on {redacted(uri)}: "
+            f"ask the server's admin for EDIT on it (scripts/mlflow_server.py grant {login_name()} {experiment} EDIT), "
             "or set tracking.experiment to a new name of your own"
         ) from e
 
@@ -197,8 +203,9 @@ def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
     uri, login = split_userinfo(uri)
     if not uri.startswith(("http://", "https://")):
         return
-    probe = urllib.request.Request(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1",
-                                   headers=auth_headers(login))
+    probe = urllib.request.Request(
+        uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1", headers=auth_headers(login)
+    )
     try:
         urllib.request.urlopen(probe, timeout=timeout_s).close()
     except urllib.error.HTTPError as e:
@@ -215,7 +222,9 @@ def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
 
 def login_name(login: dict[str, str] | None = None) -> str:
     """Who this process logs in as, for messages: the username, or "(token)"."""
-    from mlflow.utils.credentials import read_mlflow_creds  # env first, then ~/.mlflow/credentials, as MLflow reads them
+    from mlflow.utils.credentials import (
+        read_mlflow_creds,
+    )  # env first, then ~/.mlflow/credentials, as MLflow reads them
 
     return (login or {}).get(names.ENV_USERNAME) or read_mlflow_creds().username or "(token)"
 
@@ -240,19 +249,27 @@ def auth_headers(login: dict[str, str] | None = None) -> dict[str, str]:
 def refusal(uri: str, status: int, login: dict[str, str] | None = None) -> str:
     """One line for a server that refused this login (401) or its access (403), naming the fix."""
     if status == 403:
-        return (f"tracking server {redacted(uri)} refused access to user {login_name(login)} (HTTP 403): "
-                "ask the server's admin for permission (docs/team.md)")
+        return (
+            f"tracking server {redacted(uri)} refused access to user {login_name(login)} (HTTP 403): "
+            "ask the server's admin for permission (docs/team.md)"
+        )
     if not auth_headers(login):
-        return (f"tracking server {redacted(uri)} asks for a login (HTTP 401): set {names.ENV_USERNAME} and {names.ENV_PASSWORD} "
-                f"(or {names.ENV_TOKEN}) to your account on it")
-    return (f"tracking server {redacted(uri)} refused the login of user {login_name(login)} (HTTP 401): "
-            f"check {names.ENV_USERNAME} and {names.ENV_PASSWORD} (or {names.ENV_TOKEN}), or ask the server's admin to reset the password")
+        return (
+            f"tracking server {redacted(uri)} asks for a login (HTTP 401): set {names.ENV_USERNAME} and {names.ENV_PASSWORD} "
+            f"(or {names.ENV_TOKEN}) to your account on it"
+        )
+    return (
+        f"tracking server {redacted(uri)} refused the login of user {login_name(login)} (HTTP 401): "
+        f"check {names.ENV_USERNAME} and {names.ENV_PASSWORD} (or {names.ENV_TOKEN}), or ask the server's admin to reset the password"
+    )
 
 
 def git_commit() -> str:
     """The source checkout's commit, or "unknown" outside a git checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"

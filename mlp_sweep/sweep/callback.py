@@ -70,6 +70,7 @@ class SweepCallback(Callback):
         # None until on_multirun_start has completed: no code may assume it did.
         self.parent_run_id: str | None = None
         self.tracking_uri: str | None = None
+        self.client: MlflowClient | None = None  # the sweep's one client, opened with its parent run
         self.total: int | None = None  # jobs the sweep will run, where known
         self.varying: list[str] = []
         self.credentials: dict[str, str] = {}  # MLflow's own variables, for jobs in other processes
@@ -90,12 +91,13 @@ class SweepCallback(Callback):
         overrides = sweep_overrides(config)
         self.total, self.varying = plan(config, overrides)
         if "trainer.backend" in self.varying:
-            raise ConfigError("a sweep runs one Keras backend (it is chosen once per process): "
-                              "run one sweep per trainer.backend")
+            raise ConfigError(
+                "a sweep runs one Keras backend (it is chosen once per process): run one sweep per trainer.backend"
+            )
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
         client, experiment_id = tracking.open_experiment(config.tracking.uri, config.tracking.experiment)
         resume.close_stale_runs(client, experiment_id)  # a killed earlier sweep left its runs RUNNING
-        self.tracking_uri = client.tracking_uri  # the jobs' store, wherever they run
+        self.client, self.tracking_uri = client, client.tracking_uri  # the jobs' store, wherever they run
         # submitit pickles this callback into the sweep's folder, and its jobs inherit
         # this process' environment (local executor, sbatch): the credentials stay out of it.
         if "submitit" not in str(config.hydra.launcher.get("_target_", "")):
@@ -104,9 +106,12 @@ class SweepCallback(Callback):
         run = client.create_run(
             experiment_id,
             run_name=time.strftime("sweep-%Y%m%d-%H%M%S"),
-            tags={names.TAG_SWEEP: "parent", names.TAG_OVERRIDES: " ".join(overrides),
-                  names.TAG_SWEEP_DIR: str(Path(config.hydra.sweep.dir).resolve()),
-                  names.TAG_PROCESS: resume.process_tag()},
+            tags={
+                names.TAG_SWEEP: "parent",
+                names.TAG_OVERRIDES: " ".join(overrides),
+                names.TAG_SWEEP_DIR: str(Path(config.hydra.sweep.dir).resolve()),
+                names.TAG_PROCESS: resume.process_tag(),
+            },
         )
         self.parent_run_id = run.info.run_id
         params = dict(override.partition("=")[::2] for override in overrides)  # a key given twice: the last wins
@@ -119,6 +124,11 @@ class SweepCallback(Callback):
 
     # --- each job, in its own process ---------------------------------------------------
 
+    def __getstate__(self) -> dict:
+        """What reaches a job in another process (joblib, Ray, submitit pickle the callback): all but the
+        client, which holds the store's connections; a job opens its own."""
+        return {**self.__dict__, "client": None}
+
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         """Hand the job its sweep and the sweep's login (MLflow's credential variables), in the job's own process.
 
@@ -130,8 +140,12 @@ class SweepCallback(Callback):
         """
         if self.parent_run_id is None:
             return
-        env = {names.ENV_PARENT_RUN: self.parent_run_id, names.ENV_VARYING: json.dumps(self.varying),
-               names.ENV_TRACKING_URI: self.tracking_uri, **self.credentials}
+        env = {
+            names.ENV_PARENT_RUN: self.parent_run_id,
+            names.ENV_VARYING: json.dumps(self.varying),
+            names.ENV_TRACKING_URI: self.tracking_uri,
+            **self.credentials,
+        }
         self.env_before = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         print(f"[{config.hydra.job.num + 1}/{self.total or '?'}] {identity.run_name(config, self.varying)}", flush=True)
@@ -153,33 +167,44 @@ class SweepCallback(Callback):
             problems = self.count_failures()
             report_error = self.write_report(config)
             if report_error:
-                problems.append(f"the sweep's report failed ({report_error}); every run is in the store: "
-                                f"`mlp-sweep report --sweep {self.parent_run_id}` makes it again")
+                problems.append(
+                    f"the sweep's report failed ({report_error}); every run is in the store: "
+                    f"`mlp-sweep report --sweep {self.parent_run_id}` makes it again"
+                )
             self.end_parent_run("FAILED" if problems else "FINISHED", "; ".join(problems)[:5000] or None, strict=True)
         except Exception as e:
             log.debug("the sweep's end failed", exc_info=True)
             self.end_parent_run("FAILED", f"the sweep's end failed: {reason(e)}")
             sys.exit(f"error: the sweep's end failed: {reason(e)}")
         if problems:
-            sys.exit(f"error: the sweep failed ({len(problems)} problem(s); the other jobs ran to the end):\n"
-                     + "\n".join(f"  {p}" for p in problems))
+            sys.exit(
+                f"error: the sweep failed ({len(problems)} problem(s); the other jobs ran to the end):\n"
+                + "\n".join(f"  {p}" for p in problems)
+            )
 
     def count_failures(self) -> list[str]:
         """What went wrong in the jobs, read from the store: failed runs, and jobs that left no run.
 
         A run a search pruned (KILLED, tagged with its epoch) stopped by design: not a failure.
         """
-        client = MlflowClient(self.tracking_uri)
+        client = self.client
         parent = client.get_run(self.parent_run_id)
-        resume.close_stale_runs(client, parent.info.experiment_id, f"tags.`{names.TAG_PARENT}` = '{self.parent_run_id}'")
+        resume.close_stale_runs(
+            client, parent.info.experiment_id, f"tags.`{names.TAG_PARENT}` = '{self.parent_run_id}'"
+        )
         children = resume.child_runs(client, parent)
-        problems = [f"{r.info.run_name} ({r.info.run_id}) {r.info.status}: "
-                    + " ".join(r.data.tags.get(names.TAG_FAILURE, "").split())  # one line, however long the reason
-                    for r in children if r.info.status != "FINISHED" and names.TAG_PRUNED not in r.data.tags]
+        problems = [
+            f"{r.info.run_name} ({r.info.run_id}) {r.info.status}: "
+            + " ".join(r.data.tags.get(names.TAG_FAILURE, "").split())  # one line, however long the reason
+            for r in children
+            if r.info.status != "FINISHED" and names.TAG_PRUNED not in r.data.tags
+        ]
         accounted = len(children) + len(resume.reused_run_ids(parent))
         if self.total is not None and accounted < self.total:
-            problems.append(f"{self.total - accounted} of {self.total} job(s) left no run in the store "
-                            "(see their logs under the sweep's folder)")
+            problems.append(
+                f"{self.total - accounted} of {self.total} job(s) left no run in the store "
+                "(see their logs under the sweep's folder)"
+            )
         return problems
 
     def write_report(self, config: DictConfig) -> str | None:
@@ -187,8 +212,12 @@ class SweepCallback(Callback):
         try:
             from mlp_sweep.reporting import report  # pandas, scipy, matplotlib: only once a sweep ends
 
-            print(report.make_report(self.parent_run_id, tracking_uri=self.tracking_uri,
-                                     out_dir=Path(config.hydra.sweep.dir) / "report").text(), flush=True)
+            print(
+                report.make_report(
+                    self.parent_run_id, client=self.client, out_dir=Path(config.hydra.sweep.dir) / "report"
+                ).text(),
+                flush=True,
+            )
         except Exception as e:
             log.debug("the sweep's report failed", exc_info=True)
             return reason(e)
@@ -199,10 +228,9 @@ class SweepCallback(Callback):
         if self.parent_run_id is None:
             return
         try:
-            client = MlflowClient(self.tracking_uri)
             if failure:
-                client.set_tag(self.parent_run_id, names.TAG_FAILURE, failure)
-            client.set_terminated(self.parent_run_id, status)
+                self.client.set_tag(self.parent_run_id, names.TAG_FAILURE, failure)
+            self.client.set_terminated(self.parent_run_id, status)
         except Exception:
             if strict:
                 raise

@@ -30,8 +30,11 @@ class MedianStop:
         """Whether to stop after this (1-based) epoch."""
         if epoch < self.grace_epochs:
             return False
-        done = [t.intermediate_values[epoch] for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if epoch in t.intermediate_values]
+        done = [
+            t.intermediate_values[epoch]
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if epoch in t.intermediate_values
+        ]
         return bool(done) and val_accuracy < statistics.median(done)
 
 

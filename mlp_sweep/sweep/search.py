@@ -33,8 +33,13 @@ from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Overrid
 from hydra.core.utils import JobReturn, JobStatus
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
-from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution,
-                                  distribution_to_json)
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    distribution_to_json,
+)
 from optuna.trial import TrialState
 
 from mlp_sweep import compat, names
@@ -70,8 +75,10 @@ def parse_space(params: Mapping[str, str], arguments: Sequence[str]) -> tuple[di
     space, fixed = {}, []
     for o in overrides:
         if o.key_or_group == "trainer.seed":
-            raise ConfigError("trainer.seed is set by the search (seeds 0..search.replicates-1): "
-                              "drop trainer.seed and set search.replicates")
+            raise ConfigError(
+                "trainer.seed is set by the search (seeds 0..search.replicates-1): "
+                "drop trainer.seed and set search.replicates"
+            )
         if o.is_sweep_override():
             space[o.key_or_group] = distribution(o)
         else:
@@ -102,24 +109,33 @@ def open_study(name: str, storage: str, seed: int, space: Mapping[str, BaseDistr
         study.set_user_attr(names.SPACE_ATTR, wanted)
     elif held != wanted:
         changed = sorted(k for k in held.keys() | wanted.keys() if held.get(k) != wanted.get(k))
-        raise ConfigError(f"study {name!r} in {storage} was searched over another space ({', '.join(changed)} differ): "
-                          f"name a new study, e.g. search.study_name={name}-2")
+        raise ConfigError(
+            f"study {name!r} in {storage} was searched over another space ({', '.join(changed)} differ): "
+            f"name a new study, e.g. search.study_name={name}-2"
+        )
     return study
 
 
 # --- trials and their jobs -------------------------------------------------------------
 
 
-def trial_jobs(number: int, params: Mapping[str, object], fixed: Sequence[str], replicates: int, storage: str) -> list[list[str]]:
+def trial_jobs(
+    number: int, params: Mapping[str, object], fixed: Sequence[str], replicates: int, storage: str
+) -> list[list[str]]:
     """One job per seed: the fixed overrides, the trial's params, its number and the study's storage."""
     chosen = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()]
-    return [[*fixed, *chosen, f"search.trial={number}", f"search.storage='{storage}'", f"trainer.seed={seed}"]
-            for seed in range(replicates)]
+    return [
+        [*fixed, *chosen, f"search.trial={number}", f"search.storage='{storage}'", f"trainer.seed={seed}"]
+        for seed in range(replicates)
+    ]
 
 
 def unfinished_trials(study: optuna.Study) -> list[optuna.trial.Trial]:
     """Trials a killed command left RUNNING: launched again under their own numbers, their finished seeds reused."""
-    return [optuna.trial.Trial(study, compat.optuna_trial_id(t)) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    return [
+        optuna.trial.Trial(study, compat.optuna_trial_id(t))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    ]
 
 
 def trials_done(study: optuna.Study) -> int:
@@ -143,16 +159,25 @@ def epoch_objective(client: MlflowClient, experiment_id: str, study: str, number
     A trial whose seeds were all reused from a twin trial (the same config) has
     no runs of its own: it adds nothing, its twin counts already.
     """
-    runs = client.search_runs([experiment_id], f"tags.`{names.TAG_STUDY}` = '{study}' and tags.`{names.TAG_TRIAL}` = '{number}' "
-                              f"and attributes.status = 'FINISHED'", max_results=1000)
+    runs = client.search_runs(
+        [experiment_id],
+        f"tags.`{names.TAG_STUDY}` = '{study}' and tags.`{names.TAG_TRIAL}` = '{number}' "
+        f"and attributes.status = 'FINISHED'",
+        max_results=1000,
+    )
     histories = history.metric_histories(client, [r.info.run_id for r in runs], (names.OBJECTIVE,))
     curves = [by_key[names.OBJECTIVE] for by_key in histories.values()]
     steps = set.intersection(*(set(c) for c in curves)) if curves else set()
     return {step: statistics.fmean(c[step] for c in curves) for step in sorted(steps)}
 
 
-def tell(study: optuna.Study, trial: optuna.trial.Trial, returns: Sequence[JobReturn], client: MlflowClient,
-         experiment_id: str) -> TrialState:
+def tell(
+    study: optuna.Study,
+    trial: optuna.trial.Trial,
+    returns: Sequence[JobReturn],
+    client: MlflowClient,
+    experiment_id: str,
+) -> TrialState:
     """Tell Optuna how the trial went; a completed one first reports its per-epoch objective."""
     state, value = outcome(returns)
     if state == TrialState.COMPLETE:
@@ -195,8 +220,10 @@ def plan(cfg: DictConfig, arguments: Sequence[str]) -> Plan:
     """
     space, fixed = parse_space(cfg.hydra.sweeper.get("params") or {}, arguments)
     if not space:
-        raise ConfigError("the search has no space: give hydra.sweeper.params sweeps, e.g. "
-                          "optimizer.lr: tag(log, interval(1e-4, 1e-1))")
+        raise ConfigError(
+            "the search has no space: give hydra.sweeper.params sweeps, e.g. "
+            "optimizer.lr: tag(log, interval(1e-4, 1e-1))"
+        )
     storage = storage_url(cfg)
     study = open_study(cfg.search.study_name, storage, cfg.search.sampler_seed, space)
     pending = unfinished_trials(study)
@@ -210,10 +237,14 @@ def record_study(client: MlflowClient, experiment_id: str, parent_run_id: str, c
     study, storage = cfg.search.study_name, storage_url(cfg)
     client.set_tag(parent_run_id, names.TAG_STUDY, study)
     client.set_tag(parent_run_id, names.TAG_STORAGE, storage)
-    runs = client.search_runs([experiment_id], f"tags.`{names.TAG_STUDY}` = '{study}' and tags.`{names.TAG_PARENT}` != "
-                              f"'{parent_run_id}'", max_results=5000)
-    resume.record_reuse(client, parent_run_id,
-                        [r for r in runs if r.info.status == "FINISHED" or names.TAG_PRUNED in r.data.tags])
+    runs = client.search_runs(
+        [experiment_id],
+        f"tags.`{names.TAG_STUDY}` = '{study}' and tags.`{names.TAG_PARENT}` != '{parent_run_id}'",
+        max_results=5000,
+    )
+    resume.record_reuse(
+        client, parent_run_id, [r for r in runs if r.info.status == "FINISHED" or names.TAG_PRUNED in r.data.tags]
+    )
 
 
 def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
@@ -237,17 +268,25 @@ def run_search(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     p = plan(cfg, arguments)
     client, experiment_id = tracking.open_experiment(cfg.tracking.uri, cfg.tracking.experiment)
     study, pending, remaining = p.study, list(p.pending), p.remaining
-    log.info("study %s in %s: %d trial(s) done, %d to run, %d seed(s) each", study.study_name, p.storage,
-             trials_done(study), remaining, p.replicates)
+    log.info(
+        "study %s in %s: %d trial(s) done, %d to run, %d seed(s) each",
+        study.study_name,
+        p.storage,
+        trials_done(study),
+        remaining,
+        p.replicates,
+    )
     Path(cfg.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
     returns, job_idx = [], 0
     while remaining > 0:
-        trials = [pending.pop(0) if pending else study.ask(dict(p.space)) for _ in range(min(sweeper.n_jobs, remaining))]
+        trials = [
+            pending.pop(0) if pending else study.ask(dict(p.space)) for _ in range(min(sweeper.n_jobs, remaining))
+        ]
         batch = [job for t in trials for job in trial_jobs(t.number, t.params, p.fixed, p.replicates, p.storage)]
         sweeper.validate_batch_is_legal(batch)
         results = sweeper.launcher.launch(batch, initial_job_idx=job_idx)
         for i, trial in enumerate(trials):
-            tell(study, trial, results[i * p.replicates:(i + 1) * p.replicates], client, experiment_id)
+            tell(study, trial, results[i * p.replicates : (i + 1) * p.replicates], client, experiment_id)
         job_idx, remaining = job_idx + len(batch), remaining - len(trials)
         returns.append(results)
     return returns

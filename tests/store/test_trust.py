@@ -11,26 +11,21 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import read_write
 
-from helpers import ROOT, all_runs, run_cli, smoke_cfg, write_mnist_like
-from mlp_sweep import identity, report, schema, tracking
-from mlp_sweep.sweep import SweepCallback
-from mlp_sweep.train import train
+from helpers import children, parents, sweep_args, ROOT, all_runs, run_cli, smoke_cfg, write_mnist_like
+from mlp_sweep import names, schema
+from mlp_sweep.__main__ import job_of
+from mlp_sweep.core.run import train
+from mlp_sweep.reporting import report
+from mlp_sweep.store import identity
+from mlp_sweep.sweep.callback import SweepCallback
 
 GRID = ["model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"]
 
 
-def children(store: str) -> list:
-    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) != "parent"]
 
 
-def parents(store: str) -> list:
-    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) == "parent"]
 
 
-def sweep_args(tmp_path: Path, data_dir: Path | str, *overrides: str, folder: str = "multirun") -> list[str]:
-    return ["-m", "experiment=smoke", f"dataset.data_dir={data_dir}", "dataset.verify_checksum=false",
-            "tracking.log_model=false", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-            f"hydra.sweep.dir={tmp_path / folder}", *overrides]
 
 
 # --- identity: data and code --------------------------------------------------------
@@ -54,21 +49,33 @@ def test_the_same_config_on_other_data_is_trained_not_reused(tiny_mnist, tmp_pat
         assert run.data.tags[names.TAG_DATASET_SHA].startswith(dataset.dataset.digest)
 
 
-def test_a_changed_code_fingerprint_is_trained_not_reused(tiny_mnist, store, tmp_path, monkeypatch, capsys):
+def edited_package(folder, edit: str):
+    """The computation's modules as they would be after ``edit`` was appended to model.py."""
+    for name in identity.COMPUTATION_MODULES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(
+            (identity.PACKAGE_DIR / name).read_text() + (edit if name.endswith("model.py") else "")
+        )
+    return folder
+
+
+def test_a_changed_computation_is_trained_a_commented_one_reused(tiny_mnist, store, tmp_path, monkeypatch, capsys):
     cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
     train(cfg, progress="none")
-    changed = tmp_path / "package"  # the package as it would be after an edit of model.py
-    changed.mkdir()
-    for name in identity.CODE_MODULES:
-        (changed / name).write_text((identity.PACKAGE_DIR / name).read_text() + ("\n# edited\n" if name == "model.py" else ""))
-    monkeypatch.setattr(identity, "PACKAGE_DIR", changed)
+    monkeypatch.setattr(identity, "PACKAGE_DIR", edited_package(tmp_path / "commented", "\n# a comment\n"))
+    train(cfg, progress="none")
+    assert len(all_runs(store)) == 1 and "skipped, already FINISHED" in capsys.readouterr().out
 
+    monkeypatch.setattr(identity, "PACKAGE_DIR", edited_package(tmp_path / "changed", "\nEDITED = 1\n"))
     train(cfg, progress="none")
 
     old, new = all_runs(store)
     assert (old.info.status, new.info.status) == ("FINISHED", "FINISHED")
     assert old.data.tags[names.TAG_CODE] != new.data.tags[names.TAG_CODE]
-    assert f"mlp2-none-s0: trained again: the code changed since run {old.info.run_id}" in capsys.readouterr().out
+    assert (
+        f"mlp2-none-s0: trained again: the computation (its code or library versions) changed since run "
+        f"{old.info.run_id}"
+    ) in capsys.readouterr().out
 
 
 # --- resume keeps every run of a sweep ------------------------------------------------
@@ -76,7 +83,7 @@ def test_a_changed_code_fingerprint_is_trained_not_reused(tiny_mnist, store, tmp
 
 @pytest.mark.slow
 def test_a_resumed_sweep_reports_every_config_with_its_seeds(tiny_mnist, tmp_path):
-    args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "optimizer.lr=0.001,0.002", "trainer.seed=0,1")
+    args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "optimizer.lr=0.001,0.002", "trainer.seed=0,1", "tracking.log_model=false")
     assert run_cli(*args, cwd=tmp_path).returncode == 0
     again = run_cli(*args, cwd=tmp_path)
 
@@ -86,7 +93,11 @@ def test_a_resumed_sweep_reports_every_config_with_its_seeds(tiny_mnist, tmp_pat
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert len(children(store)) == 4  # trained once
     assert sorted(r.info.run_name for r in children(store)) == [
-        "mlp2-none-lr=0.001-s0", "mlp2-none-lr=0.001-s1", "mlp2-none-lr=0.002-s0", "mlp2-none-lr=0.002-s1"]
+        "mlp2-none-lr=0.001-s0",
+        "mlp2-none-lr=0.001-s1",
+        "mlp2-none-lr=0.002-s0",
+        "mlp2-none-lr=0.002-s1",
+    ]
     table = pd.read_csv(tmp_path / "multirun" / "report" / "comparison.csv")
     assert sorted(table["config"]) == ["mlp2-none (optimizer.lr=0.001)", "mlp2-none (optimizer.lr=0.002)"]
     assert list(table["n"]) == [2, 2]
@@ -101,9 +112,17 @@ def test_a_resumed_sweep_reports_every_config_with_its_seeds(tiny_mnist, tmp_pat
 @pytest.mark.slow
 def test_a_job_failing_before_its_run_opens_is_counted_without_its_job_folder(tiny_mnist, tmp_path):
     """Under joblib, with the job folders deleted as each job ends (no shared disk)."""
-    result = run_cli(*sweep_args(tmp_path, f"{tiny_mnist},{tmp_path / 'missing'}", "hydra/launcher=parallel",
-                                 "model=mlp2", "+hydra.callbacks.wipe._target_=helpers.WipeJobFolder"),
-                     cwd=tmp_path, env={"PYTHONPATH": str(ROOT / "tests")})
+    result = run_cli(
+        *sweep_args(
+            tmp_path,
+            f"{tiny_mnist},{tmp_path / 'missing'}",
+            "hydra/launcher=parallel",
+            "model=mlp2",
+            "+hydra.callbacks.wipe._target_=helpers.WipeJobFolder",
+        ),
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT / "tests")},
+    )
 
     assert result.returncode == 1, result.stderr[-3000:]
     assert "error: the sweep failed (1 problem(s); the other jobs ran to the end):" in result.stderr
@@ -120,15 +139,22 @@ def multirun_config(tmp_path: Path, store: str, *overrides: str):
     """The sweep's config as the callback sees it at the start of a multirun."""
     from hydra.core.hydra_config import HydraConfig
 
-    cfg = schema.compose("experiment=smoke", f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
-                         *overrides, return_hydra_config=True)
+    cfg = schema.compose(
+        "experiment=smoke",
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        *overrides,
+        return_hydra_config=True,
+    )
     HydraConfig.instance().set_config(cfg)
     return cfg
 
 
 def test_an_error_in_parent_run_creation_exits_with_one_line(tmp_path, store, monkeypatch):
     cfg = multirun_config(tmp_path, store, "model=mlp2")
-    monkeypatch.setattr(MlflowClient, "create_run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("store on fire")))
+    monkeypatch.setattr(
+        MlflowClient, "create_run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("store on fire"))
+    )
     with pytest.raises(SystemExit) as stop:
         SweepCallback().on_multirun_start(cfg)
     assert stop.value.code == "error: RuntimeError: store on fire"
@@ -154,7 +180,8 @@ def test_a_failed_report_exits_non_zero_and_keeps_the_runs(tiny_mnist, tmp_path,
         cfg.hydra.job.num = 0  # what the launcher sets for the first job
     callback.on_job_start(cfg)
     try:
-        train(smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false"), progress="none")
+        job = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
+        train(job, progress="none", job=job_of(job))  # as the entry point hands the callback's environment on
     finally:
         callback.on_job_end(cfg, None)
     callback.total = 1
@@ -163,8 +190,10 @@ def test_a_failed_report_exits_non_zero_and_keeps_the_runs(tiny_mnist, tmp_path,
     with pytest.raises(SystemExit) as stop:
         callback.on_multirun_end(cfg)
 
-    assert stop.value.code.startswith("error: the sweep failed (1 problem(s); the other jobs ran to the end):\n"
-                                      "  the sweep's report failed (KeyError: 'figure'); every run is in the store")
+    assert stop.value.code.startswith(
+        "error: the sweep failed (1 problem(s); the other jobs ran to the end):\n"
+        "  the sweep's report failed (KeyError: 'figure'); every run is in the store"
+    )
     (child,) = children(store)
     assert child.info.status == "FINISHED"
     (parent,) = parents(store)
@@ -174,12 +203,19 @@ def test_a_failed_report_exits_non_zero_and_keeps_the_runs(tiny_mnist, tmp_path,
 @pytest.mark.slow
 def test_a_bad_tracking_store_refuses_the_sweep_in_one_line(tmp_path):
     (tmp_path / "x.db").write_text("not a database\n")
-    result = run_cli("-m", "model=mlp2,mlp3", "tracking.uri=sqlite:///x.db", f"hydra.sweep.dir={tmp_path / 'm'}",
-                     cwd=tmp_path, timeout=120)
+    result = run_cli(
+        "-m",
+        "model=mlp2,mlp3",
+        "tracking.uri=sqlite:///x.db",
+        f"hydra.sweep.dir={tmp_path / 'm'}",
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: sqlite:///{tmp_path / 'x.db'} is not an MLflow store (file is not a database): point tracking.uri "
-        "at an MLflow store, or at a new file name to create one")
+        "at an MLflow store, or at a new file name to create one"
+    )
     assert "Traceback" not in result.stderr and "[1/2]" not in result.stdout
 
 
@@ -187,9 +223,16 @@ def test_a_bad_tracking_store_refuses_the_sweep_in_one_line(tmp_path):
 
 
 def run_together(tmp_path: Path, data: Path, n: int = 2) -> list[subprocess.CompletedProcess]:
-    procs = [subprocess.Popen([sys.executable, "-m", "mlp_sweep", *sweep_args(tmp_path, data, *GRID, folder=f"m{i}")],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(n)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mlp_sweep", *sweep_args(tmp_path, data, *GRID, "tracking.log_model=false", folder=f"m{i}")],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    ]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=900), *p.communicate()) for p in procs]
 
 
@@ -198,8 +241,12 @@ def run_together(tmp_path: Path, data: Path, n: int = 2) -> list[subprocess.Comp
 def test_two_sweeps_at_once_train_each_grid_point_once(tiny_mnist, tmp_path, store_exists):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     if store_exists:
-        train(smoke_cfg(tiny_mnist, store, "model=mlp2", "reg=bn_dropout", "trainer.epochs=2",
-                        "tracking.log_model=false"), progress="none")  # another config: the store and experiment exist
+        train(
+            smoke_cfg(
+                tiny_mnist, store, "model=mlp2", "reg=bn_dropout", "trainer.epochs=2", "tracking.log_model=false"
+            ),
+            progress="none",
+        )  # another config: the store and experiment exist
 
     results = run_together(tmp_path, tiny_mnist)
 
@@ -223,8 +270,17 @@ def test_two_sweeps_at_once_train_each_grid_point_once(tiny_mnist, tmp_path, sto
 @pytest.mark.slow
 def test_two_commands_give_bit_identical_metric_histories(tiny_mnist, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    args = ["experiment=smoke", "model=mlp2", "reg=bn_dropout", "trainer.epochs=2", f"dataset.data_dir={tiny_mnist}",
-            "dataset.verify_checksum=false", "tracking.log_model=false", "tracking.rerun=true", f"tracking.uri={store}"]
+    args = [
+        "experiment=smoke",
+        "model=mlp2",
+        "reg=bn_dropout",
+        "trainer.epochs=2",
+        f"dataset.data_dir={tiny_mnist}",
+        "dataset.verify_checksum=false",
+        "tracking.log_model=false",
+        "tracking.rerun=true",
+        f"tracking.uri={store}",
+    ]
     for _ in range(2):
         assert run_cli(*args, cwd=tmp_path).returncode == 0
     a, b = all_runs(store)

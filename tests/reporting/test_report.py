@@ -10,9 +10,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers import ROOT, run_cli
-from mlp_sweep import compare, tracking
+from mlp_sweep import names
 from mlp_sweep.errors import TrackingError
-from mlp_sweep.report import ARTIFACT_DIR, FILES, main, make_report
+from mlp_sweep.reporting import stats as compare
+from mlp_sweep.reporting.report import ARTIFACT_DIR, FILES, main, make_report
 
 # config hash -> (model, widths, batch norm, dropout, final val accuracies of its seeds)
 CONFIGS = {
@@ -31,17 +32,33 @@ def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status
     """A child run as ``train`` logs it, with metrics that follow from the given val accuracy."""
     model, widths, bn, dropout, _ = CONFIGS[config_hash]
     name = f"{model}-{REG[bn, dropout]}-s{seed}"
-    run = client.create_run(experiment_id, run_name=name, tags={
-        names.TAG_PARENT: parent_id, names.TAG_CONFIG_HASH: config_hash})
+    run = client.create_run(
+        experiment_id, run_name=name, tags={names.TAG_PARENT: parent_id, names.TAG_CONFIG_HASH: config_hash}
+    )
     rid = run.info.run_id
-    params = {"model.name": model, "reg.name": REG[bn, dropout], "model.widths": widths, "reg.batch_norm": str(bn), "reg.dropout": str(dropout),
-              "optimizer.name": "adam", "optimizer.lr": "0.001", "trainer.epochs": "2", "trainer.seed": str(seed),
-              "n_params": str(100 * len(widths)), "n_hidden_layers": str(widths.count(",") + 1)}
+    params = {
+        "model.name": model,
+        "reg.name": REG[bn, dropout],
+        "model.widths": widths,
+        "reg.batch_norm": str(bn),
+        "reg.dropout": str(dropout),
+        "optimizer.name": "adam",
+        "optimizer.lr": "0.001",
+        "trainer.epochs": "2",
+        "trainer.seed": str(seed),
+        "n_params": str(100 * len(widths)),
+        "n_hidden_layers": str(widths.count(",") + 1),
+    }
     for key, value in params.items():
         client.log_param(rid, key, value)
     for step, (acc, loss, seconds) in enumerate([(val_acc - 0.01, 0.3, 3.0), (val_acc, 1 - val_acc, 1.0)], start=1):
-        for key, value in {"val_accuracy": acc, "val_loss": loss, "accuracy": acc + 0.01, "loss": loss / 2,
-                           "epoch_time_s": seconds}.items():
+        for key, value in {
+            "val_accuracy": acc,
+            "val_loss": loss,
+            "accuracy": acc + 0.01,
+            "loss": loss / 2,
+            "epoch_time_s": seconds,
+        }.items():
             client.log_metric(rid, key, value, step=step)
     client.log_metric(rid, "test_accuracy", val_acc + TEST_OFFSET[config_hash])
     client.log_metric(rid, "test_loss", 1 - val_acc)
@@ -116,13 +133,26 @@ def test_known_runs_give_the_files_and_parent_artifacts(known_sweep, store, tmp_
 
 
 def test_configs_the_columns_cannot_tell_apart_show_what_differs():
-    runs = pd.DataFrame([
-        {"group": h, "run_name": f"mlp2-none-s{s}", "params.model.name": "mlp2", "params.reg.name": "none",
-         "params.optimizer.lr": lr,
-         "params.trainer.seed": str(s), "accuracy": 0.9, "val_accuracy": acc, "test_accuracy": 0.9,
-         "test_loss": 0.3, "epoch_time_s": 1.0, "val_loss": 0.3}
-        for h, lr, accs in [("x", "0.01", [0.91, 0.93]), ("y", "0.001", [0.95, 0.95])] for s, acc in enumerate(accs)
-    ])
+    runs = pd.DataFrame(
+        [
+            {
+                "group": h,
+                "run_name": f"mlp2-none-s{s}",
+                "params.model.name": "mlp2",
+                "params.reg.name": "none",
+                "params.optimizer.lr": lr,
+                "params.trainer.seed": str(s),
+                "accuracy": 0.9,
+                "val_accuracy": acc,
+                "test_accuracy": 0.9,
+                "test_loss": 0.3,
+                "epoch_time_s": 1.0,
+                "val_loss": 0.3,
+            }
+            for h, lr, accs in [("x", "0.01", [0.91, 0.93]), ("y", "0.001", [0.95, 0.95])]
+            for s, acc in enumerate(accs)
+        ]
+    )
     table = compare.formatted(compare.summarize(runs))
     assert list(table["config"]) == ["mlp2-none (optimizer.lr=0.001)", "mlp2-none (optimizer.lr=0.01)"]
     assert list(table["vs best (Welch)"]) == ["best", "≈ best (p=0.205)"]  # the best has no spread: still testable
@@ -133,7 +163,11 @@ def test_missing_experiment_or_sweep_is_a_clear_error(known_sweep, store, tmp_pa
         make_report(tracking_uri=store, experiment="nope", out_dir=tmp_path)
     with pytest.raises(TrackingError, match="no run 'deadbeef'.*parent run id"):
         make_report(sweep="deadbeef", tracking_uri=store, out_dir=tmp_path)
-    child = MlflowClient(store).search_runs([experiment_id(store, "known")], "attributes.run_name = 'mlp2-none-s0'")[0].info.run_id
+    child = (
+        MlflowClient(store)
+        .search_runs([experiment_id(store, "known")], "attributes.run_name = 'mlp2-none-s0'")[0]
+        .info.run_id
+    )
     with pytest.raises(TrackingError, match=f"not a sweep's parent run; its sweep is {known_sweep}"):
         make_report(sweep=child, tracking_uri=store, out_dir=tmp_path)
     with pytest.raises(TrackingError, match="no sweep in experiment 'Default'"):
@@ -145,8 +179,13 @@ def test_missing_experiment_or_sweep_is_a_clear_error(known_sweep, store, tmp_pa
 
 @pytest.mark.slow
 def test_cli_prints_the_error_without_a_traceback(known_sweep, store, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "mlp_sweep.report", "--tracking-uri", store, "--experiment", "nope"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlp_sweep.report", "--tracking-uri", store, "--experiment", "nope"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("error: no experiment named 'nope'")
     assert "Traceback" not in done.stderr
@@ -160,9 +199,19 @@ def test_main_returns_1_on_a_missing_sweep(known_sweep, store, tmp_path, capsys)
 @pytest.mark.slow
 def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
     sweep_dir = tmp_path / "multirun"
-    done = run_cli("-m", "experiment=smoke", "model=mlp2", "reg=none,bn", "trainer.seed=0,1",
-                   f"dataset.data_dir={tiny_mnist}", "dataset.verify_checksum=false", "tracking.log_model=false",
-                   f"tracking.uri={store}", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    done = run_cli(
+        "-m",
+        "experiment=smoke",
+        "model=mlp2",
+        "reg=none,bn",
+        "trainer.seed=0,1",
+        f"dataset.data_dir={tiny_mnist}",
+        "dataset.verify_checksum=false",
+        "tracking.log_model=false",
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "mlp2-none" in done.stdout and "Welch" in done.stdout  # the table, printed as the sweep ends
 
@@ -173,41 +222,91 @@ def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
     client = MlflowClient(store)
     parent = client.search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{names.TAG_SWEEP}` = 'parent'")[0]
     assert parent.info.status == "FINISHED"
-    assert {a.path for a in client.list_artifacts(parent.info.run_id, ARTIFACT_DIR)} == {f"{ARTIFACT_DIR}/{n}" for n in FILES}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, ARTIFACT_DIR)} == {
+        f"{ARTIFACT_DIR}/{n}" for n in FILES
+    }
 
     # The console script's subcommand reads the same sweep back.
-    again = subprocess.run([sys.executable, "-c", "import sys; from mlp_sweep.__main__ import cli; sys.argv[0] = 'mlp-sweep'; cli()",
-                            "report", "--tracking-uri", store, "--out", str(tmp_path / "again")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from mlp_sweep.__main__ import cli; sys.argv[0] = 'mlp-sweep'; cli()",
+            "report",
+            "--tracking-uri",
+            store,
+            "--out",
+            str(tmp_path / "again"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"run {parent.info.run_id}" in again.stdout
-    assert pd.read_csv(tmp_path / "again" / "comparison.csv")["val_accuracy_mean"].tolist() == table["val_accuracy_mean"].tolist()
+    assert (
+        pd.read_csv(tmp_path / "again" / "comparison.csv")["val_accuracy_mean"].tolist()
+        == table["val_accuracy_mean"].tolist()
+    )
 
 
 @pytest.mark.slow
 def test_a_failed_report_does_not_hide_failed_jobs(store, tmp_path):
-    done = run_cli("-m", "experiment=smoke", "model=mlp2", "trainer.seed=0,1", f"dataset.data_dir={tmp_path / 'no_data'}",
-                   f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=tmp_path)
+    done = run_cli(
+        "-m",
+        "experiment=smoke",
+        "model=mlp2",
+        "trainer.seed=0,1",
+        f"dataset.data_dir={tmp_path / 'no_data'}",
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 1
     assert "error: the sweep failed (3 problem(s); the other jobs ran to the end):" in done.stderr
     assert done.stderr.count(") FAILED: DataError: data folder") == 2  # both jobs, each a FAILED run in the store
     assert "the sweep's report failed (sweep sweep-" in done.stderr and "has no finished runs" in done.stderr
     assert "`mlp-sweep report --sweep " in done.stderr
-    parent = MlflowClient(store).search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{names.TAG_SWEEP}` = 'parent'")[0]
+    parent = MlflowClient(store).search_runs(
+        [experiment_id(store, "mlp_sweep_smoke")], f"tags.`{names.TAG_SWEEP}` = 'parent'"
+    )[0]
     assert parent.info.status == "FAILED"
 
 
 def frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
     """Runs as the report reads them: (group, lr, val accuracy) each; the other metrics fixed."""
-    return pd.DataFrame([{"group": g, "run_name": f"mlp2-none-s{i}", "params.model.name": "mlp2", "params.reg.name": "none",
-                          "params.optimizer.lr": lr, "accuracy": 0.9, "val_accuracy": acc, "test_accuracy": 0.9,
-                          "test_loss": 0.3, "epoch_time_s": 1.0, "val_loss": 0.3}
-                         for i, (g, lr, acc) in enumerate(rows)])
+    return pd.DataFrame(
+        [
+            {
+                "group": g,
+                "run_name": f"mlp2-none-s{i}",
+                "params.model.name": "mlp2",
+                "params.reg.name": "none",
+                "params.optimizer.lr": lr,
+                "accuracy": 0.9,
+                "val_accuracy": acc,
+                "test_accuracy": 0.9,
+                "test_loss": 0.3,
+                "epoch_time_s": 1.0,
+                "val_loss": 0.3,
+            }
+            for i, (g, lr, acc) in enumerate(rows)
+        ]
+    )
 
 
 def test_seeds_that_agree_exactly_on_both_sides_are_below_when_the_means_differ():
-    runs = frame([("x", "0.01", 0.95), ("x", "0.01", 0.95), ("y", "0.02", 0.93), ("y", "0.02", 0.93),
-                  ("z", "0.03", 0.95), ("z", "0.03", 0.95)])
+    runs = frame(
+        [
+            ("x", "0.01", 0.95),
+            ("x", "0.01", 0.95),
+            ("y", "0.02", 0.93),
+            ("y", "0.02", 0.93),
+            ("z", "0.03", 0.95),
+            ("z", "0.03", 0.95),
+        ]
+    )
     table = compare.formatted(compare.summarize(runs))
     assert list(table["vs best (Welch)"]) == ["best", "≈ best (p=1.000)", "below (p<0.001)"]
     assert "seeds of both configs agree exactly" in compare.footnote(holm=True)
@@ -216,13 +315,17 @@ def test_seeds_that_agree_exactly_on_both_sides_are_below_when_the_means_differ(
 def test_holm_adjusts_by_hand():
     # sorted: 0.01 × 3 = 0.03; 0.03 × 2 = 0.06; 0.04 × 1 = 0.04, raised to the running 0.06.
     adjusted = compare.holm([0.01, float("nan"), 0.04, 0.03])
-    assert adjusted[0] == pytest.approx(0.03) and adjusted[2] == pytest.approx(0.06) and adjusted[3] == pytest.approx(0.06)
+    assert (
+        adjusted[0] == pytest.approx(0.03) and adjusted[2] == pytest.approx(0.06) and adjusted[3] == pytest.approx(0.06)
+    )
     assert adjusted[1] != adjusted[1]  # NaN stays
     assert compare.holm([0.6, 0.7]) == [1.0, 1.0]
 
 
 def test_footnote_says_which_correction_is_in_force():
-    assert "Holm-adjusted" in compare.footnote(holm=True) and "raw" in compare.footnote(holm=False)
+    adjusted, raw = compare.footnote(holm=True), compare.footnote(holm=False)
+    assert "p-values are Holm-adjusted" in adjusted and "p-values are Holm-adjusted" not in raw
+    assert "p-values are raw" in raw and "p-values are raw" not in adjusted
 
 
 def test_a_finished_run_with_a_non_finite_metric_is_left_out_and_listed(known_sweep, store, tmp_path):

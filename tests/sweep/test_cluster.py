@@ -21,20 +21,14 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import ARTIFACTS, ROOT, run_cli, free_port, stop
-from mlp_sweep import tracking
+from helpers import requires, ARTIFACTS, ROOT, free_port, run_cli, stop
+from mlp_sweep import names
 
 SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"
 GRID = ["model=mlp2,mlp3", "reg=none"]
 EXPERIMENT = "mlp_sweep_smoke"
-needs_ray = pytest.mark.skipif(
-    importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
-    reason='hydra-ray-launcher not installed: pip install -e ".[ray]"',
-)
-needs_submitit = pytest.mark.skipif(
-    importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
-    reason='hydra-submitit-launcher not installed: pip install -e ".[slurm]"',
-)
+needs_ray = requires("hydra_plugins.hydra_ray_launcher", "ray", extra="ray")
+needs_submitit = requires("hydra_plugins.hydra_submitit_launcher", "submitit", extra="slurm")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -55,7 +49,9 @@ def mlflow_server(root: Path):
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, str(SERVER_SCRIPT), "--port", str(port), "--root", str(root / "server"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -79,8 +75,15 @@ def mlflow_server(root: Path):
 def smoke_sweep(tiny_mnist: Path, tmp_path: Path, *overrides: str, env: dict | None = None):
     """The smoke grid (two jobs) as a user runs it; fails the test if the command fails."""
     result = run_cli(
-        "-m", "experiment=smoke", *GRID, f"dataset.data_dir={tiny_mnist}", "dataset.verify_checksum=false",
-        f"hydra.sweep.dir={tmp_path / 'multirun'}", *overrides, cwd=tmp_path, env=env,
+        "-m",
+        "experiment=smoke",
+        *GRID,
+        f"dataset.data_dir={tiny_mnist}",
+        "dataset.verify_checksum=false",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        *overrides,
+        cwd=tmp_path,
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
@@ -111,7 +114,10 @@ def assert_grid_finished(client: MlflowClient) -> list:
 @pytest.mark.slow
 def test_server_script_defaults_to_loopback_and_sqlite(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(SERVER_SCRIPT), "--dry-run", "--root", str(tmp_path)], capture_output=True, text=True, check=True,
+        [sys.executable, str(SERVER_SCRIPT), "--dry-run", "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert out[out.index("--host") + 1] == "127.0.0.1"
     assert out[out.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -181,14 +187,29 @@ def test_ray_cluster_jobs_find_parent_and_store_without_the_environment(tiny_mni
     head_dir = tmp_path / "ray_head"  # the workers' working directory
     head_dir.mkdir()
     head = subprocess.Popen(
-        [str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-         "--disable-usage-stats", "--block"],
-        cwd=head_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            "--block",
+        ],
+        cwd=head_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_for_port(port, head)
         smoke_sweep(
-            tiny_mnist, tmp_path, "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address=127.0.0.1:{port}",
+            tiny_mnist,
+            tmp_path,
+            "hydra/launcher=ray_cluster",
+            f"hydra.launcher.ray.init.address=127.0.0.1:{port}",
             env=auth,
         )
     finally:
@@ -204,7 +225,13 @@ def test_ray_cluster_jobs_find_parent_and_store_without_the_environment(tiny_mni
 @needs_submitit
 def test_slurm_preset_composes():
     result = run_cli(
-        "experiment=smoke", "hydra/launcher=slurm", "hydra.launcher.partition=cpu", "--cfg", "hydra", "-p", "hydra.launcher",
+        "experiment=smoke",
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=cpu",
+        "--cfg",
+        "hydra",
+        "-p",
+        "hydra.launcher",
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr

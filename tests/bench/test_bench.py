@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from helpers import ROOT
-from mlp_sweep.bench import ARMS, QUICK_CONFIGS, epoch_flops, layer_weights
+from helpers import requires, ROOT
+from mlp_sweep.bench.compute import ARMS, QUICK_CONFIGS, epoch_flops, layer_weights
 
 
 def test_epoch_flops_of_a_tiny_mlp_counted_by_hand():
@@ -30,7 +30,10 @@ def test_quick_bench_writes_sane_json(tiny_mnist, tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "mlp_sweep.bench", "--quick", "--data-dir", str(tiny_mnist), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| config |" in result.stdout
@@ -45,19 +48,30 @@ def test_quick_bench_writes_sane_json(tiny_mnist, tmp_path):
             assert c[arm]["median_s"] > 0 and c[arm]["median_x_limit"] > 0
         # the notebook trains on train + validation (2,000 + 500 of the smoke subset) and evaluates the test set
         assert c["flops_per_epoch"]["notebook"] == epoch_flops(
-            [324, 108] if c["name"].startswith("mlp2") else [507, 312, 212, 126, 84], 2500, 500)
+            [324, 108] if c["name"].startswith("mlp2") else [507, 312, 212, 126, 84], 2500, 500
+        )
     assert bench["grid"]["limit_s"] > 0 and bench["grid"]["notebook_s"] > 0
 
 
 def test_profile_counts_each_top_level_op_once_per_step():
-    from mlp_sweep.profile_step import per_step, top_level_ops
+    from mlp_sweep.bench.profile import per_step, top_level_ops
 
     def op(name, ts, dur, tid=1, module="jit_train_step"):
-        return {"ph": "X", "name": name, "ts": ts, "dur": dur, "tid": tid, "args": {"hlo_module": module, "hlo_op": name}}
+        return {
+            "ph": "X",
+            "name": name,
+            "ts": ts,
+            "dur": dur,
+            "tid": tid,
+            "args": {"hlo_module": module, "hlo_op": name},
+        }
 
     trace = [
-        op("while.3", 0, 10), op("copy.1", 1, 2), op("copy.2", 4, 3),  # a loop and two ops inside it
-        op("dot.7", 10, 6), op("dot.8", 0, 5, tid=2),  # after the loop; another thread
+        op("while.3", 0, 10),
+        op("copy.1", 1, 2),
+        op("copy.2", 4, 3),  # a loop and two ops inside it
+        op("dot.7", 10, 6),
+        op("dot.8", 0, 5, tid=2),  # after the loop; another thread
         op("copy.9", 20, 4, module="jit_test_step"),  # the evaluation's program: not the training step
         {"ph": "X", "name": "ThunkExecutor::Execute", "ts": 0, "dur": 30, "tid": 1, "args": {}},  # not an op
     ]
@@ -68,13 +82,28 @@ def test_profile_counts_each_top_level_op_once_per_step():
 
 
 @pytest.mark.slow
+@requires("jax", extra="jax")
 def test_profile_of_a_real_step_on_jax(tiny_mnist, tmp_path):
-    pytest.importorskip("jax", reason="the JAX backend is an extra: pip install -e '.[jax]'")
     out = tmp_path / "profile.json"
     result = subprocess.run(
-        [sys.executable, "-m", "mlp_sweep.profile_step", "--configs", "mlp2-bn_dropout", "--epochs", "1", "--out", str(out),
-         "experiment=smoke", f"dataset.data_dir={tiny_mnist}", "dataset.verify_checksum=false"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mlp_sweep.profile_step",
+            "--configs",
+            "mlp2-bn_dropout",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "experiment=smoke",
+            f"dataset.data_dir={tiny_mnist}",
+            "dataset.verify_checksum=false",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads(out.read_text())["configs"]
@@ -87,7 +116,7 @@ def test_grid_breakdown_of_runs_with_known_times(tmp_path):
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    from mlp_sweep.bench import grid_breakdown
+    from mlp_sweep.bench.compute import grid_breakdown
 
     store = f"sqlite:///{tmp_path / 'sweep.db'}"
     client = MlflowClient(store)
@@ -97,8 +126,11 @@ def test_grid_breakdown_of_runs_with_known_times(tmp_path):
     jobs = [(100, 130, [5, 2, 2, 3], 12), (101, 121, [4, 1, 1], 6), (122, 140, [3, 2, 2], 7)]
     for start, end, epochs, train in jobs:
         run_id = client.create_run(experiment_id, start_time=start * 1000).info.run_id
-        client.log_batch(run_id, metrics=[Metric("epoch_time_s", t, 0, i) for i, t in enumerate(epochs, 1)]
-                         + [Metric("train_time_s", train, 0, 0)])
+        client.log_batch(
+            run_id,
+            metrics=[Metric("epoch_time_s", t, 0, i) for i, t in enumerate(epochs, 1)]
+            + [Metric("train_time_s", train, 0, 0)],
+        )
         client.set_terminated(run_id, end_time=end * 1000)
     b = grid_breakdown(store, started=95, ended=143)
     assert (b["workers"], b["start_up_s"], b["end_s"]) == (2, 5, 3)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from helpers import write_mnist_like
-from mlp_sweep import data
+from mlp_sweep import names
+from mlp_sweep.core import data
 from mlp_sweep.errors import DataError
 
 NAMES = list(data.MNIST_SHA256)

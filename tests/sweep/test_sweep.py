@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers import ARTIFACTS, run_cli
-from mlp_sweep import tracking
+from mlp_sweep import names
 
 GRID = ["model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"]
 
@@ -15,9 +15,13 @@ GRID = ["model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"]
 def test_smoke_grid_is_nine_child_runs_under_one_parent(tiny_mnist, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = run_cli(
-        "-m", "experiment=smoke", *GRID,
-        f"dataset.data_dir={tiny_mnist}", "dataset.verify_checksum=false",
-        f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        "-m",
+        "experiment=smoke",
+        *GRID,
+        f"dataset.data_dir={tiny_mnist}",
+        "dataset.verify_checksum=false",
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -23,15 +23,15 @@ from unittest import mock
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import ROOT, run_cli, free_port, stop
-from mlp_sweep import tracking
+from helpers import requires, ROOT, free_port, run_cli, stop
+from mlp_sweep import names
 from mlp_sweep.errors import TrackingError
+from mlp_sweep.store import tracking
 
 SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"
 EXPERIMENT = "mlp_sweep_smoke"  # experiment=smoke's
 ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD = (f"{who}-{secrets.token_hex(12)}" for who in ("admin", "alice", "bob"))
-needs_auth = pytest.mark.skipif(importlib.util.find_spec("flask_wtf") is None,
-                                reason='MLflow\'s basic-auth app not installed: pip install -e ".[auth]"')
+needs_auth = requires("flask_wtf", extra="auth")  # MLflow's basic-auth app
 
 
 @pytest.fixture
@@ -43,8 +43,14 @@ def no_credentials(monkeypatch):
 
 
 def script(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SERVER_SCRIPT), *args], input=stdin, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(SERVER_SCRIPT), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 # --- the script's command line (fast) ---------------------------------------------------
@@ -99,13 +105,16 @@ def stub_server(status: int):
         server.server_close()
 
 
-def test_probe_sends_the_userinfo_as_mlflow_would_and_keeps_only_the_bare_uri(no_credentials):
+def test_probe_sends_the_userinfo_as_mlflow_would_and_nothing_writes_the_environment(no_credentials):
+    before = dict(os.environ)
     with stub_server(200) as (url, seen):
         uri = url.replace("http://", "http://alice:s3cr%40t@")
-        assert tracking.resolve_uri(uri) == url
+        assert tracking.split_userinfo(uri) == (url, {names.ENV_USERNAME: "alice", names.ENV_PASSWORD: "s3cr@t"})
         tracking.check_reachable(uri)
-    assert os.environ[names.ENV_USERNAME] == "alice" and os.environ[names.ENV_PASSWORD] == "s3cr@t"
+        with pytest.raises(TrackingError, match="holds a login: give the bare URI and set MLFLOW_TRACKING_USERNAME"):
+            tracking.resolve_uri(uri)
     assert seen[-1] == "Basic YWxpY2U6czNjckB0"  # base64 of alice:s3cr@t
+    assert dict(os.environ) == before
 
 
 @pytest.mark.parametrize("status, fix", [(401, "MLFLOW_TRACKING_PASSWORD"), (403, "permission")])
@@ -126,11 +135,18 @@ def test_unreachable_server_message_is_redacted(no_credentials):
 
 
 def test_redaction_of_text_and_command_lines(no_credentials):
-    assert tracking.redact_text("uri: https://u:tok@mlflow.example.org/x and http://h/") == \
-        "uri: https://***@mlflow.example.org/x and http://h/"
-    assert tracking.argv_without_userinfo(["-m", "tracking.uri=https://u:tok@h:5000", "model=mlp2"]) == \
-        ["-m", "tracking.uri=https://h:5000", "model=mlp2"]
-    assert os.environ[names.ENV_PASSWORD] == "tok"
+    assert (
+        tracking.redact_text("uri: https://u:tok@mlflow.example.org/x and http://h/")
+        == "uri: https://***@mlflow.example.org/x and http://h/"
+    )
+    assert tracking.argv_without_userinfo(["-m", "tracking.uri=https://u:tok@h:5000", "model=mlp2"]) == (
+        ["-m", "tracking.uri=https://h:5000", "model=mlp2"],
+        {names.ENV_USERNAME: "u", names.ENV_PASSWORD: "tok"},
+    )
+    assert tracking.argv_without_userinfo(["report", "--tracking-uri", "http://u:tok@h"]) == (
+        ["report", "--tracking-uri", "http://h"],
+        {names.ENV_USERNAME: "u", names.ENV_PASSWORD: "tok"},
+    )
 
 
 # --- the real basic-auth app (slow) ----------------------------------------------------------
@@ -144,8 +160,20 @@ def auth_server(tmp_path_factory):
     port = free_port()
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, str(SERVER_SCRIPT), "--auth", "--port", str(port), "--root", str(root / "server"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            str(SERVER_SCRIPT),
+            "--auth",
+            "--port",
+            str(port),
+            "--root",
+            str(root / "server"),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         env={**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD},
     )
     url = f"http://127.0.0.1:{port}"
@@ -155,9 +183,16 @@ def auth_server(tmp_path_factory):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"mlflow server did not come up:\n{(root / 'server.log').read_text()[-3000:]}")
             time.sleep(0.5)
-        admin = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD, "MLFLOW_TRACKING_URI": url}
-        for command, stdin in ((["add-user", "alice"], ALICE_PASSWORD), (["add-user", "bob"], BOB_PASSWORD),
-                               (["grant", "alice", EXPERIMENT, "EDIT"], None)):
+        admin = {
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD,
+            "MLFLOW_TRACKING_URI": url,
+        }
+        for command, stdin in (
+            (["add-user", "alice"], ALICE_PASSWORD),
+            (["add-user", "bob"], BOB_PASSWORD),
+            (["grant", "alice", EXPERIMENT, "EDIT"], None),
+        ):
             done = script(*command, env=admin, stdin=stdin)
             assert done.returncode == 0, done.stderr[-2000:]
         yield url, root
@@ -185,9 +220,19 @@ def experiment_runs(url: str) -> list:
 def sweep(tiny_mnist: Path, out: Path, env: dict, *overrides: str):
     """The smoke grid (two jobs, in two joblib workers) against the server, as a team member runs it."""
     return run_cli(
-        "-m", "experiment=smoke", "model=mlp2,mlp3", "reg=none", "tracking=server", "tracking.log_model=false",
-        "hydra/launcher=parallel", f"dataset.data_dir={tiny_mnist}", "dataset.verify_checksum=false",
-        f"hydra.sweep.dir={out}", *overrides, cwd=out.parent, env=env,
+        "-m",
+        "experiment=smoke",
+        "model=mlp2,mlp3",
+        "reg=none",
+        "tracking=server",
+        "tracking.log_model=false",
+        "hydra/launcher=parallel",
+        f"dataset.data_dir={tiny_mnist}",
+        "dataset.verify_checksum=false",
+        f"hydra.sweep.dir={out}",
+        *overrides,
+        cwd=out.parent,
+        env=env,
     )
 
 
@@ -205,13 +250,19 @@ def test_unauthenticated_requests_are_refused(auth_server):
 def test_sweep_with_credentials_logs_its_runs_and_no_secret_anywhere(auth_server, tiny_mnist, tmp_path, no_credentials):
     url, root = auth_server
     token = secrets.token_hex(16)  # set, as a user's shell might; basic auth wins, and the token must stay out too
-    env = {"MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": ALICE_PASSWORD,
-           "MLFLOW_TRACKING_TOKEN": token}
+    env = {
+        "MLFLOW_TRACKING_URI": url,
+        "MLFLOW_TRACKING_USERNAME": "alice",
+        "MLFLOW_TRACKING_PASSWORD": ALICE_PASSWORD,
+        "MLFLOW_TRACKING_TOKEN": token,
+    }
     done = sweep(tiny_mnist, tmp_path / "multirun", env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     # A URI with userinfo works like any other, and its password goes nowhere either.
     with_userinfo = url.replace("http://", f"http://alice:{ALICE_PASSWORD}@")
-    done_userinfo = sweep(tiny_mnist, tmp_path / "multirun_userinfo", {}, f"tracking.uri={with_userinfo}", "tracking.rerun=true")
+    done_userinfo = sweep(
+        tiny_mnist, tmp_path / "multirun_userinfo", {}, f"tracking.uri={with_userinfo}", "tracking.rerun=true"
+    )
     assert done_userinfo.returncode == 0, done_userinfo.stdout[-3000:] + done_userinfo.stderr[-5000:]
 
     children = [r for r in experiment_runs(url) if r.data.tags.get(names.TAG_PARENT)]
@@ -222,23 +273,36 @@ def test_sweep_with_credentials_logs_its_runs_and_no_secret_anywhere(auth_server
     secrets_ = (ALICE_PASSWORD, ADMIN_PASSWORD, token)
     printed = done.stdout + done.stderr + done_userinfo.stdout + done_userinfo.stderr
     assert not [s for s in secrets_ if s in printed], "a sweep printed a secret"
-    leaks = [str(f) for folder in (root / "server", tmp_path / "multirun", tmp_path / "multirun_userinfo")
-             for f in folder.rglob("*") if f.is_file() and any(s.encode() in f.read_bytes() for s in secrets_)]
+    leaks = [
+        str(f)
+        for folder in (root / "server", tmp_path / "multirun", tmp_path / "multirun_userinfo")
+        for f in folder.rglob("*")
+        if f.is_file() and any(s.encode() in f.read_bytes() for s in secrets_)
+    ]
     assert leaks == [], "a secret in the store (database, artifacts) or the sweep's folder"
 
 
 @pytest.mark.slow
 @needs_auth
-@pytest.mark.parametrize("user, password, fix", [("alice", "wrong-password", "MLFLOW_TRACKING_PASSWORD"),
-                                                 (None, None, "MLFLOW_TRACKING_USERNAME"),
-                                                 ("bob", BOB_PASSWORD, "EDIT")],
-                         ids=["wrong-password", "no-login", "read-only-user"])
-def test_refused_logins_fail_fast_in_one_line_and_create_no_run(auth_server, tiny_mnist, tmp_path, no_credentials,
-                                                               user, password, fix):
+@pytest.mark.parametrize(
+    "user, password, fix",
+    [
+        ("alice", "wrong-password", "MLFLOW_TRACKING_PASSWORD"),
+        (None, None, "MLFLOW_TRACKING_USERNAME"),
+        ("bob", BOB_PASSWORD, "EDIT"),
+    ],
+    ids=["wrong-password", "no-login", "read-only-user"],
+)
+def test_refused_logins_fail_fast_in_one_line_and_create_no_run(
+    auth_server, tiny_mnist, tmp_path, no_credentials, user, password, fix
+):
     """A wrong or missing password, and a user who may only read the experiment."""
     url, _ = auth_server
     before = len(experiment_runs(url))
-    env = {"MLFLOW_TRACKING_URI": url, **({"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password} if user else {})}
+    env = {
+        "MLFLOW_TRACKING_URI": url,
+        **({"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password} if user else {}),
+    }
     started = time.monotonic()
     refused = sweep(tiny_mnist, tmp_path / "multirun", env)
     seconds = time.monotonic() - started

@@ -12,21 +12,19 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import ARTIFACTS, all_runs, run_cli, smoke_cfg
-from mlp_sweep import identity, resume, tracking
-from mlp_sweep import train as train_module
+from helpers import children, parents, sweep_args, ARTIFACTS, all_runs, run_cli, smoke_cfg
+from mlp_sweep import names
+from mlp_sweep.core import run as train_module
+from mlp_sweep.core import runtime
+from mlp_sweep.core.run import load_data, train
 from mlp_sweep.errors import DivergedError
-from mlp_sweep.train import load_data, train
+from mlp_sweep.store import identity, resume, tracking
 
 TIMING = {"epoch_time_s", "train_time_s"}  # wall time: the only metrics allowed to differ between repeats
 
 
-def children(store: str) -> list:
-    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) != "parent"]
 
 
-def parents(store: str) -> list:
-    return [r for r in all_runs(store) if r.data.tags.get(names.TAG_SWEEP) == "parent"]
 
 
 def histories(run_id: str) -> dict[str, list[tuple[int, float]]]:
@@ -36,18 +34,21 @@ def histories(run_id: str) -> dict[str, list[tuple[int, float]]]:
     return {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)] for k in sorted(keys)}
 
 
-def sweep_args(tmp_path: Path, data_dir: Path, *overrides: str) -> list[str]:
-    """A smoke sweep on the tests' data into tmp_path's own store and folder."""
-    return ["-m", "experiment=smoke", f"dataset.data_dir={data_dir}", "dataset.verify_checksum=false",
-            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.sweep.dir={tmp_path / 'multirun'}", *overrides]
 
 
 # --- failure isolation ------------------------------------------------------------
 
 
 def test_diverged_loss_stops_the_run_at_once_and_fails_it(tiny_mnist, store):
-    cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "optimizer=sgd", "optimizer.lr=1e6", "trainer.epochs=3",
-                    "tracking.log_model=false")
+    cfg = smoke_cfg(
+        tiny_mnist,
+        store,
+        "model=mlp2",
+        "optimizer=sgd",
+        "optimizer.lr=1e6",
+        "trainer.epochs=3",
+        "tracking.log_model=false",
+    )
     with pytest.raises(DivergedError, match=r"loss became nan at epoch 1, batch \d+"):
         train(cfg, progress="none")
     (run,) = all_runs(store)
@@ -59,8 +60,18 @@ def test_diverged_loss_stops_the_run_at_once_and_fails_it(tiny_mnist, store):
 @pytest.mark.slow
 def test_sweep_runs_every_job_and_counts_the_failed_ones_from_the_store(tiny_mnist, tmp_path):
     # lr=1e6 diverges; activation "nope" is refused before its run opens; the one left must finish.
-    result = run_cli(*sweep_args(tmp_path, tiny_mnist, "model=mlp2", "optimizer=sgd", "optimizer.lr=0.01,1e6",
-                                 "model.activation=relu,nope", "tracking.log_model=false"), cwd=tmp_path)
+    result = run_cli(
+        *sweep_args(
+            tmp_path,
+            tiny_mnist,
+            "model=mlp2",
+            "optimizer=sgd",
+            "optimizer.lr=0.01,1e6",
+            "model.activation=relu,nope",
+            "tracking.log_model=false",
+        ),
+        cwd=tmp_path,
+    )
     assert result.returncode == 1, result.stderr[-3000:]
     assert "error: the sweep failed (3 problem(s); the other jobs ran to the end):" in result.stderr
     assert "mlp2-none-lr=1e+06-activation=relu-s0 (" in result.stderr
@@ -68,10 +79,12 @@ def test_sweep_runs_every_job_and_counts_the_failed_ones_from_the_store(tiny_mni
     assert result.stderr.count(") FAILED: ConfigError: invalid config: - model.activation='nope' is unknown") == 2
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     runs = {(r.data.params.get("optimizer.lr"), r.info.run_name, r.info.status): r for r in children(store)}
-    assert set(runs) == {("0.01", "mlp2-none-lr=0.01-activation=relu-s0", "FINISHED"),
-                         ("1000000.0", "mlp2-none-lr=1e+06-activation=relu-s0", "FAILED"),
-                         (None, "mlp2-none-lr=0.01-activation=nope-s0", "FAILED"),  # refused before its run opened:
-                         (None, "mlp2-none-lr=1e+06-activation=nope-s0", "FAILED")}  # a FAILED run records it
+    assert set(runs) == {
+        ("0.01", "mlp2-none-lr=0.01-activation=relu-s0", "FINISHED"),
+        ("1000000.0", "mlp2-none-lr=1e+06-activation=relu-s0", "FAILED"),
+        (None, "mlp2-none-lr=0.01-activation=nope-s0", "FAILED"),  # refused before its run opened:
+        (None, "mlp2-none-lr=1e+06-activation=nope-s0", "FAILED"),
+    }  # a FAILED run records it
     (parent,) = parents(store)
     assert parent.info.status == "FAILED"
     assert "3 problem" not in parent.data.tags[names.TAG_FAILURE]  # the reasons, not the count
@@ -87,16 +100,22 @@ def test_finished_grid_point_is_skipped_unless_rerun_is_asked(tiny_mnist, store,
     (run,) = all_runs(store)
 
     again = train(cfg, progress="none")
-    assert f"mlp2-none-s0: skipped, already FINISHED as MLflow run {run.info.run_id} (tracking.rerun=true trains it again)" \
+    assert (
+        f"mlp2-none-s0: skipped, already FINISHED as MLflow run {run.info.run_id} (tracking.rerun=true trains it again)"
         in capsys.readouterr().out
+    )
     assert len(all_runs(store)) == 1
     assert {k: again[k] for k in first} == first
 
-    assert len(all_runs(store)) == 1
     train(smoke_cfg(tiny_mnist, store, "model=mlp2", "trainer.seed=1", "tracking.log_model=false"), progress="none")
-    train(smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false", "tracking.rerun=true"), progress="none")
+    train(
+        smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false", "tracking.rerun=true"), progress="none"
+    )
     assert [(r.data.tags[names.TAG_SEED], r.info.status) for r in all_runs(store)] == [
-        ("0", "FINISHED"), ("1", "FINISHED"), ("0", "FINISHED")]
+        ("0", "FINISHED"),
+        ("1", "FINISHED"),
+        ("0", "FINISHED"),
+    ]
 
 
 def test_failed_grid_point_runs_again(tiny_mnist, store, monkeypatch):
@@ -126,9 +145,8 @@ def test_process_tag_tells_dead_from_alive():
 
 def test_run_orphaned_by_a_dead_process_is_marked_killed_and_a_live_claim_is_respected(tiny_mnist, store, capsys):
     cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
-    experiment_id = tracking.use_experiment(store, cfg.tracking.experiment)
-    client = MlflowClient()
-    grid_point = identity.grid_point(cfg, load_data(cfg).sha256).tags()
+    client, experiment_id = tracking.open_experiment(store, cfg.tracking.experiment)
+    grid_point = identity.grid_point(cfg, load_data(cfg).sha256, runtime.library_versions()).tags()
     orphan = client.create_run(experiment_id, tags={**grid_point, names.TAG_PROCESS: dead_process_tag()}).info.run_id
     live = client.create_run(experiment_id, tags={**grid_point, names.TAG_PROCESS: resume.process_tag()}).info.run_id
 
@@ -144,8 +162,14 @@ def test_run_orphaned_by_a_dead_process_is_marked_killed_and_a_live_claim_is_res
 @pytest.mark.slow
 def test_sweep_killed_mid_job_resumes_to_one_finished_run_per_grid_point(tiny_mnist, tmp_path):
     args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "reg=none,bn", "trainer.epochs=4", "tracking.log_model=false")
-    proc = subprocess.Popen([sys.executable, "-m", "mlp_sweep", *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlp_sweep", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     watchdog = threading.Timer(300, os.killpg, (proc.pid, signal.SIGKILL))
     watchdog.start()
     seen = []
@@ -159,7 +183,9 @@ def test_sweep_killed_mid_job_resumes_to_one_finished_run_per_grid_point(tiny_mn
     assert proc.returncode == -signal.SIGKILL, "".join(seen)[-3000:]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert sorted((r.info.run_name, r.info.status) for r in children(store)) == [
-        ("mlp2-bn-s0", "RUNNING"), ("mlp2-none-s0", "FINISHED")]  # what SIGKILL leaves
+        ("mlp2-bn-s0", "RUNNING"),
+        ("mlp2-none-s0", "FINISHED"),
+    ]  # what SIGKILL leaves
 
     result = run_cli(*args, cwd=tmp_path)
 
@@ -185,8 +211,17 @@ def test_sweep_killed_mid_job_resumes_to_one_finished_run_per_grid_point(tiny_mn
 
 @pytest.mark.slow
 def test_parallel_jobs_lose_no_run_metric_or_artifact(tiny_mnist, tmp_path):
-    result = run_cli(*sweep_args(tmp_path, tiny_mnist, "hydra/launcher=parallel", "hydra.launcher.n_jobs=3",
-                                 "model=mlp2,mlp3,mlp5", "trainer.epochs=2"), cwd=tmp_path)
+    result = run_cli(
+        *sweep_args(
+            tmp_path,
+            tiny_mnist,
+            "hydra/launcher=parallel",
+            "hydra.launcher.n_jobs=3",
+            "model=mlp2,mlp3,mlp5",
+            "trainer.epochs=2",
+        ),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     (parent,) = parents(store)

@@ -4,7 +4,7 @@ import keras
 import pytest
 
 from helpers import make_cfg
-from mlp_sweep.model import build_mlp, build_optimizer
+from mlp_sweep.core.model import build_mlp, build_optimizer
 
 
 def notebook_model(name: str, **reg) -> keras.Model:

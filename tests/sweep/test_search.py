@@ -14,18 +14,27 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from helpers import all_runs, run_cli
-from mlp_sweep import identity, resume, search, tracking
-from mlp_sweep.data import to_idx
+from mlp_sweep import names, schema
+from mlp_sweep.core.data import to_idx
 from mlp_sweep.errors import ConfigError
+from mlp_sweep.store import identity, resume
+from mlp_sweep.sweep import search
 
 SMOKE = ["hparams_search=mlp_optuna", "hydra.sweeper.n_trials=4", "search.replicates=2"]
 STUDY = "mlp_sweep_smoke-mlp_optuna"  # the preset's ${tracking.experiment}-mlp_optuna
 
 
 def search_args(tmp_path: Path, data_dir: Path, *overrides: str) -> list[str]:
-    return ["-m", "experiment=smoke", f"dataset.data_dir={data_dir}", "dataset.verify_checksum=false",
-            "tracking.log_model=false", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}", *overrides]
+    return [
+        "-m",
+        "experiment=smoke",
+        f"dataset.data_dir={data_dir}",
+        "dataset.verify_checksum=false",
+        "tracking.log_model=false",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        *overrides,
+    ]
 
 
 def seed_runs(tmp_path: Path) -> list:
@@ -40,13 +49,16 @@ def load_study(tmp_path: Path, name: str = STUDY) -> optuna.Study:
 
 
 def test_the_sweeper_grammar_becomes_optuna_distributions():
-    space, fixed = search.parse_space({"optimizer.lr": "tag(log, interval(0.0001, 0.1))", "model": "choice(mlp2, mlp3)"},
-                                      ["reg.dropout=interval(0.0, 0.5)", "trainer.batch_size=range(32, 129, 32)",
-                                       "experiment=smoke"])
-    assert space == {"optimizer.lr": optuna.distributions.FloatDistribution(0.0001, 0.1, log=True),
-                     "model": optuna.distributions.CategoricalDistribution(["mlp2", "mlp3"]),
-                     "reg.dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
-                     "trainer.batch_size": optuna.distributions.IntDistribution(32, 128, step=32)}
+    space, fixed = search.parse_space(
+        {"optimizer.lr": "tag(log, interval(0.0001, 0.1))", "model": "choice(mlp2, mlp3)"},
+        ["reg.dropout=interval(0.0, 0.5)", "trainer.batch_size=range(32, 129, 32)", "experiment=smoke"],
+    )
+    assert space == {
+        "optimizer.lr": optuna.distributions.FloatDistribution(0.0001, 0.1, log=True),
+        "model": optuna.distributions.CategoricalDistribution(["mlp2", "mlp3"]),
+        "reg.dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
+        "trainer.batch_size": optuna.distributions.IntDistribution(32, 128, step=32),
+    }
     assert fixed == ["experiment=smoke"]
 
 
@@ -59,7 +71,9 @@ def test_seeds_are_replicates_not_a_hyperparameter():
 
 
 def test_the_same_seed_proposes_the_same_trials_and_another_does_not():
-    space, _ = search.parse_space({"optimizer.lr": "tag(log, interval(0.0001, 0.1))", "model": "choice(mlp2, mlp3, mlp5)"}, [])
+    space, _ = search.parse_space(
+        {"optimizer.lr": "tag(log, interval(0.0001, 0.1))", "model": "choice(mlp2, mlp3, mlp5)"}, []
+    )
 
     def proposals(seed: int) -> list[dict]:
         study = search.open_study("s", "sqlite:///:memory:", seed, space)
@@ -75,13 +89,15 @@ def test_a_changed_space_under_the_same_study_name_is_refused(tmp_path):
     changed = search.parse_space({"optimizer.lr": "interval(0.001, 0.2)"}, [])[0]
     with pytest.raises(ConfigError) as refused:
         search.open_study("s", storage, 0, changed)
-    assert str(refused.value) == (f"study 's' in {storage} was searched over another space (optimizer.lr differ): "
-                                  "name a new study, e.g. search.study_name=s-2")
+    assert str(refused.value) == (
+        f"study 's' in {storage} was searched over another space (optimizer.lr differ): "
+        "name a new study, e.g. search.study_name=s-2"
+    )
     search.open_study("s-2", storage, 0, changed)  # the way out works
 
 
 def test_the_search_config_is_outside_the_config_hash():
-    assert not identity.is_hashed("search.trial") and not identity.is_hashed("search.replicates")
+    assert not schema.is_hashed("search.trial") and not schema.is_hashed("search.replicates")
 
 
 # --- end to end ----------------------------------------------------------------------------
@@ -98,7 +114,8 @@ def test_a_smoke_search_runs_end_to_end_and_again_trains_nothing(tiny_mnist, tmp
     (parent,) = {r.data.tags[names.TAG_PARENT] for r in runs}
     assert sorted(r.data.tags[names.TAG_TRIAL] for r in runs) == ["0", "0", "1", "1", "2", "2", "3", "3"]
     assert {(r.data.tags[names.TAG_TRIAL], r.data.params["trainer.seed"]) for r in runs} == {
-        (str(t), str(s)) for t in range(4) for s in range(2)}
+        (str(t), str(s)) for t in range(4) for s in range(2)
+    }
     assert len({r.info.run_name for r in runs}) == 8
     study = load_study(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
@@ -122,14 +139,20 @@ def test_a_smoke_search_runs_end_to_end_and_again_trains_nothing(tiny_mnist, tmp
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1] == (
         f"error: study '{STUDY}' in sqlite:///{tmp_path / 'optuna.db'} was searched over another space "
-        f"(trainer.batch_size differ): name a new study, e.g. search.study_name={STUDY}-2")
+        f"(trainer.batch_size differ): name a new study, e.g. search.study_name={STUDY}-2"
+    )
 
 
 @pytest.mark.slow
 def test_a_search_killed_midway_and_rerun_reaches_n_trials_training_no_trial_twice(tiny_mnist, tmp_path):
     args = search_args(tmp_path, tiny_mnist, *SMOKE)
-    proc = subprocess.Popen([sys.executable, "-m", "mlp_sweep", *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlp_sweep", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     for line in proc.stdout:
         if line.startswith("[4/8]"):  # trial 1's first seed is done, its second has started
             proc.send_signal(signal.SIGKILL)
@@ -158,7 +181,7 @@ def write_learnable_mnist(folder: Path) -> Path:
         labels = rng.integers(0, 10, n, dtype=np.uint8)
         images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
         for i, label in enumerate(labels):
-            images[i, 2 * label + 4: 2 * label + 6] = 255
+            images[i, 2 * label + 4 : 2 * label + 6] = 255
         (folder / f"{prefix}-images-idx3-ubyte").write_bytes(to_idx(images))
         (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(to_idx(labels))
     return folder
@@ -183,12 +206,24 @@ def test_a_trial_that_cannot_learn_is_pruned_at_the_grace_epoch(tmp_path):
     conf.mkdir(parents=True)
     (conf / "prune_case.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /hydra/sweeper: mlp_search\n"
-        f"hydra:\n  sweeper:\n    n_trials: 2\n    params:\n      optimizer.lr: {PRUNE_SPACE['optimizer.lr']}\n")
+        f"hydra:\n  sweeper:\n    n_trials: 2\n    params:\n      optimizer.lr: {PRUNE_SPACE['optimizer.lr']}\n"
+    )
     data = write_learnable_mnist(tmp_path / "data")
-    result = run_cli(*search_args(tmp_path, data, "hparams_search=prune_case", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-                                  "model=mlp2", "trainer.epochs=3", "search.pruning=true", "search.grace_epochs=1",
-                                  "search.study_name=prune", f"search.sampler_seed={seed_proposing_good_then_bad()}"),
-                     cwd=tmp_path)
+    result = run_cli(
+        *search_args(
+            tmp_path,
+            data,
+            "hparams_search=prune_case",
+            f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+            "model=mlp2",
+            "trainer.epochs=3",
+            "search.pruning=true",
+            "search.grace_epochs=1",
+            "search.study_name=prune",
+            f"search.sampler_seed={seed_proposing_good_then_bad()}",
+        ),
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     good, bad = sorted(seed_runs(tmp_path), key=lambda r: r.data.tags[names.TAG_TRIAL])
@@ -205,6 +240,9 @@ def test_a_trial_that_cannot_learn_is_pruned_at_the_grace_epoch(tmp_path):
     assert "pruned after epoch 1" in result.stdout  # the job's line, and the report's note on the left-out run
     assert "Left out" in result.stdout and "KILLED: pruned after epoch 1" in result.stdout
     experiment_id = bad.info.experiment_id
-    point = identity.GridPoint(bad.data.tags[names.TAG_CONFIG_HASH], 0, bad.data.tags[names.TAG_DATASET_SHA],
-                               bad.data.tags[names.TAG_CODE])
-    assert resume.finished_run(experiment_id, point) is None  # resume never reuses a pruned run (seed_runs set the store)
+    point = identity.GridPoint(
+        bad.data.tags[names.TAG_CONFIG_HASH], 0, bad.data.tags[names.TAG_DATASET_SHA], bad.data.tags[names.TAG_CODE]
+    )
+    assert (
+        resume.finished_run(client, experiment_id, point) is None
+    )  # resume never reuses a pruned run (seed_runs set the store)

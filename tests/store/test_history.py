@@ -6,13 +6,12 @@ import json
 import subprocess
 import sys
 
-import numpy as np
-import pandas as pd
 import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import bench_store, history, plots
+from mlp_sweep.bench import store as bench_store
+from mlp_sweep.store import history
 
 
 def log_values(client: MlflowClient, run_id: str, key: str, values: list[tuple[int, float]]) -> None:
@@ -31,9 +30,11 @@ def three_runs(store):
     log_values(client, a, "epoch_time_s", [(1, 2.0), (2, 1.0)])
     log_values(client, b, "val_loss", [(1, 0.9)])
     log_values(client, c, "epoch_time_s", [(1, 3.0)])
-    expected = {a: {"val_loss": {1: 0.5, 2: 0.35, 3: 0.3}, "epoch_time_s": {1: 2.0, 2: 1.0}},
-                b: {"val_loss": {1: 0.9}, "epoch_time_s": {}},
-                c: {"val_loss": {}, "epoch_time_s": {1: 3.0}}}
+    expected = {
+        a: {"val_loss": {1: 0.5, 2: 0.35, 3: 0.3}, "epoch_time_s": {1: 2.0, 2: 1.0}},
+        b: {"val_loss": {1: 0.9}, "epoch_time_s": {}},
+        c: {"val_loss": {}, "epoch_time_s": {1: 3.0}},
+    }
     return client, [a, b, c], expected
 
 
@@ -49,38 +50,6 @@ def test_chunks_and_a_filled_answer_fall_back_to_run_by_run(three_runs, monkeypa
     assert history.metric_histories(client, ids, ("val_loss", "epoch_time_s")) == expected
     monkeypatch.setattr(history, "BULK_POINTS", 2)  # a's four val_loss values fill the answer: asked run by run
     assert history.metric_histories(client, ids, ("val_loss", "epoch_time_s")) == expected
-
-
-def curves_of(n_configs: int, epochs: int = 3, seeds: int = 2) -> dict:
-    rng = np.random.default_rng(0)
-    index = pd.RangeIndex(1, epochs + 1)
-    return {f"c{i}": {m: pd.DataFrame(rng.random((epochs, seeds)), index=index) for m in ("val_loss", "val_accuracy")}
-            for i in range(n_configs)}
-
-
-def legend_texts(fig) -> list[str]:
-    return [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
-
-
-def test_many_configs_highlight_the_best_and_draw_the_rest_faint():
-    n = plots.HIGHLIGHTED + 4
-    curves = curves_of(n)
-    fig = plots.overlaid_curves(curves, ("val_loss", "val_accuracy"), "sweep", {label: ("mlp2", "none") for label in curves})
-    assert legend_texts(fig) == [f"c{i}" for i in range(plots.HIGHLIGHTED)] + ["the other 4 configs"]
-    lines = fig.axes[0].get_lines()
-    grey = [line for line in lines if line.get_color() == "0.75"]
-    coloured = {line.get_color() for line in lines} - {"0.75"}
-    assert len(grey) == 4 and len(coloured) == plots.HIGHLIGHTED  # all share (model, reg): a colour per config
-
-
-def test_few_configs_keep_colour_by_model_and_dash_by_regularisation():
-    curves = curves_of(3)
-    keys = {"c0": ("mlp2", "none"), "c1": ("mlp2", "bn"), "c2": ("mlp3", "none")}
-    fig = plots.overlaid_curves(curves, ("val_loss", "val_accuracy"), "sweep", keys)
-    assert legend_texts(fig) == ["c0", "c1", "c2"]
-    c0, c1, c2 = fig.axes[0].get_lines()
-    assert c0.get_color() == c1.get_color() != c2.get_color()
-    assert c0.get_linestyle() == c2.get_linestyle() != c1.get_linestyle()
 
 
 @pytest.fixture
@@ -107,11 +76,32 @@ def test_bulk_histories_from_a_tracking_server_match_run_by_run(server, monkeypa
 @pytest.mark.slow
 def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
     out = tmp_path / "store.json"
-    done = subprocess.run([sys.executable, "-m", "mlp_sweep.bench_store", "--configs", "3", "--seeds", "2", "--epochs", "3",
-                           "--lookups", "2", "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlp_sweep.bench.store",
+            "--configs",
+            "3",
+            "--seeds",
+            "2",
+            "--epochs",
+            "3",
+            "--lookups",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert (result["runs"], result["report_rows"]) == (6, 3)
     assert min(result["report_s"], result["curves_bulk_s"], result["curves_per_run_s"]) > 0
-    assert 0 < result["resume_lookup_median_s"] <= result["resume_lookup_max_s"] and len(result["resume_lookups_s"]) == 2
-    assert result["machine"]["cores"] > 0 and result["command"].startswith("python -m mlp_sweep.bench_store")
+    assert (
+        0 < result["resume_lookup_median_s"] <= result["resume_lookup_max_s"] and len(result["resume_lookups_s"]) == 2
+    )
+    assert result["machine"]["cores"] > 0 and result["command"].startswith("python -m mlp_sweep.bench.store")
