@@ -265,7 +265,8 @@ def validate(cfg: DictConfig) -> None:
     need(all(w > 0 for w in m.widths), f"model.widths={list(m.widths)} has a width <= 0: every width must be positive")
     need(
         len(m.initializers) in (1, len(m.widths)),
-        f"model.initializers has {len(m.initializers)} entries for {len(m.widths)} hidden layers: give one, or one per layer",
+        f"model.initializers has {len(m.initializers)} entries for {len(m.widths)} hidden layers: "
+        "give one, or one per layer",
     )
     need(0.0 <= r.dropout < 1.0, f"reg.dropout={r.dropout} is outside [0, 1): use e.g. reg.dropout=0.5")
     need(o.name in OPTIMIZERS, f"optimizer.name={o.name!r} is unknown: choose one of {', '.join(OPTIMIZERS)}")
@@ -288,8 +289,8 @@ def validate(cfg: DictConfig) -> None:
         wanted = d.val_size + (d.train_size or 1)
         need(
             wanted <= MNIST_TRAIN_IMAGES,
-            f"dataset.val_size={d.val_size} + dataset.train_size={d.train_size or '(the rest, at least 1)'} exceeds MNIST's {MNIST_TRAIN_IMAGES} "
-            "training images; lower dataset.val_size or dataset.train_size",
+            f"dataset.val_size={d.val_size} + dataset.train_size={d.train_size or '(the rest, at least 1)'} "
+            f"exceeds MNIST's {MNIST_TRAIN_IMAGES} training images; lower dataset.val_size or dataset.train_size",
         )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))

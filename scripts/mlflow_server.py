@@ -5,7 +5,8 @@ served by the server itself, so clients need only its URL (no shared disk).
     python scripts/mlflow_server.py                          # SQLite under ./mlflow-server, 127.0.0.1:5000, no login
     python scripts/mlflow_server.py --port 5001 --root /srv/mlflow
     python scripts/mlflow_server.py --backend-store-uri postgresql://mlflow@db-host/mlflow
-    MLFLOW_AUTH_ADMIN_PASSWORD=... python scripts/mlflow_server.py --host 0.0.0.0 --allowed-hosts mlflow.example.org:5000
+    MLFLOW_AUTH_ADMIN_PASSWORD=... python scripts/mlflow_server.py \\
+        --host 0.0.0.0 --allowed-hosts mlflow.example.org:5000
 
 Beyond loopback the server asks for a login: it runs MLflow's ``basic-auth``
 app (``pip install -e ".[auth]"``), with users and permissions in
@@ -17,7 +18,8 @@ names: never on the command line, which ``ps`` shows to every user. The server
 speaks plain HTTP: put TLS in a reverse proxy in front of it (docs/team.md).
 
 Users and their permissions, as the admin (MLflow's own client variables):
-    export MLFLOW_TRACKING_URI=http://mlflow.example.org:5000 MLFLOW_TRACKING_USERNAME=admin MLFLOW_TRACKING_PASSWORD=...
+    export MLFLOW_TRACKING_URI=http://mlflow.example.org:5000
+    export MLFLOW_TRACKING_USERNAME=admin MLFLOW_TRACKING_PASSWORD=...
     python scripts/mlflow_server.py add-user alice             # asks for alice's password (or reads it from stdin)
     python scripts/mlflow_server.py grant alice mlp_sweep EDIT  # READ | EDIT | MANAGE | NO_PERMISSIONS
 A new user may read every experiment (--default-permission READ) and write to
@@ -65,7 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--backend-store-uri",
         default=os.environ.get(ENV_BACKEND),
-        help=f"SQLAlchemy URI of the runs' database, e.g. postgresql://user@host/db (default: ${ENV_BACKEND}, else sqlite in --root)",
+        help=(
+            "SQLAlchemy URI of the runs' database, e.g. postgresql://user@host/db "
+            f"(default: ${ENV_BACKEND}, else sqlite in --root)"
+        ),
     )
     p.add_argument(
         "--artifacts-destination",
@@ -238,7 +243,8 @@ def serve(argv: list[str] | None) -> None:
         )
     login = "login required (users: --help)" if wants_auth(args) else "no login"
     print(
-        f"MLflow server at http://{args.host}:{args.port}, {login}  (runs: {cmd[cmd.index('--backend-store-uri') + 1]})",
+        f"MLflow server at http://{args.host}:{args.port}, {login}  "
+        f"(runs: {cmd[cmd.index('--backend-store-uri') + 1]})",
         flush=True,
     )
     # MLflow's job runner (eight worker processes) serves its GenAI jobs, which sweeps never

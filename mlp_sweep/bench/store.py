@@ -71,7 +71,7 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
             return server
         except Exception:  # still starting
             if server.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with code {server.returncode} on port {port}")
+                raise RuntimeError(f"mlflow server exited with code {server.returncode} on port {port}") from None
             time.sleep(0.5)
     server.kill()
     raise RuntimeError(f"mlflow server did not answer on port {port} within {SERVER_START_S} s")
@@ -164,7 +164,7 @@ def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str
             run_ids = [r.info.run_id for r in resume.child_runs(client, client.get_run(parent_id))]
             curves_s = {
                 f"curves_{'bulk' if bulk else 'per_run'}_s": seconds(
-                    lambda: history.metric_histories(client, run_ids, report.CURVE_METRICS, bulk=bulk)
+                    lambda bulk=bulk: history.metric_histories(client, run_ids, report.CURVE_METRICS, bulk=bulk)
                 )
                 for bulk in (True, False)
             }
@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> dict:
 def summary(result: dict) -> str:
     """The numbers in one line, as the command prints them."""
     return (
-        f"{result['runs']} runs ({result['configs']} configs x {result['seeds']} seeds, {result['epochs']}-step curves) "
+        f"{result['runs']} runs ({result['configs']} configs x {result['seeds']} seeds, "
+        f"{result['epochs']}-step curves) "
         f"behind mlflow server: logged in {result['logging_s']:.0f} s; report {result['report_s']:.1f} s "
         f"({result['report_rows']} rows; its curves {result['curves_bulk_s']:.1f} s in bulk, "
         f"{result['curves_per_run_s']:.1f} s run by run); resume lookup median "

@@ -58,7 +58,8 @@ def parse_idx(raw: bytes, name: str) -> np.ndarray:
     """Decode IDX bytes (magic 0x0000TTNN, NN big-endian dims, then data)."""
     if len(raw) < 4 or raw[0:2] != b"\0\0" or raw[2] != IDX_UBYTE or raw[3] not in (1, 3):
         raise DataError(
-            f"{name}: wrong magic number {raw[:4].hex() or 'none'}; not an MNIST IDX file (expected 00000801 or 00000803)"
+            f"{name}: wrong magic number {raw[:4].hex() or 'none'}; not an MNIST IDX file "
+            "(expected 00000801 or 00000803)"
         )
     ndim = raw[3]
     header = 4 + 4 * ndim
@@ -68,7 +69,8 @@ def parse_idx(raw: bytes, name: str) -> np.ndarray:
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
         raise DataError(
-            f"{name}: {len(raw)} bytes but its header {shape} needs {expected}; the file is truncated or damaged, fetch it again"
+            f"{name}: {len(raw)} bytes but its header {shape} needs {expected}; "
+            "the file is truncated or damaged, fetch it again"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -101,7 +103,8 @@ def read_folder(folder: Path) -> dict[str, np.ndarray]:
     """
     if not folder.is_dir():
         raise DataError(
-            f"data folder {folder} does not exist: point dataset.data_dir or ${ENV_DATA_DIR} at a folder with the MNIST IDX files or mnist.npz"
+            f"data folder {folder} does not exist: point dataset.data_dir or ${ENV_DATA_DIR} at a folder "
+            "with the MNIST IDX files or mnist.npz"
         )
     stamp = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir() if p.is_file()))
     return _read_folder_cached(folder, stamp)
@@ -126,7 +129,8 @@ def _read_folder_cached(folder: Path, stamp: tuple) -> dict[str, np.ndarray]:
             ) from e
     if not has_idx:
         raise DataError(
-            f"data folder {folder} holds neither the MNIST IDX files ({', '.join(MNIST_SHA256)}, gzipped or not) nor mnist.npz"
+            f"data folder {folder} holds neither the MNIST IDX files ({', '.join(MNIST_SHA256)}, gzipped or not) "
+            "nor mnist.npz"
         )
     return {name: _read_idx_file(folder, name) for name in MNIST_SHA256}
 
@@ -139,7 +143,8 @@ def download_with_keras() -> dict[str, np.ndarray]:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as e:
         raise DataError(
-            f"no data folder given and Keras could not download MNIST ({e}); set ${ENV_DATA_DIR} or dataset.data_dir to a local copy"
+            f"no data folder given and Keras could not download MNIST ({e}); "
+            f"set ${ENV_DATA_DIR} or dataset.data_dir to a local copy"
         ) from e
     return dict(zip(MNIST_SHA256, (x_train, y_train, x_test, y_test), strict=False))
 
@@ -160,8 +165,9 @@ def checksum(arrays: dict[str, np.ndarray], verify: bool) -> str:
         for name, digest in digests.items():
             if digest != MNIST_SHA256[name]:
                 raise DataError(
-                    f"{name}: SHA-256 {digest[:12]}… is not MNIST's {MNIST_SHA256[name][:12]}…; the file is corrupt or another "
-                    "dataset. Fetch MNIST again, or set dataset.verify_checksum=false to train on data of your own."
+                    f"{name}: SHA-256 {digest[:12]}… is not MNIST's {MNIST_SHA256[name][:12]}…; the file is corrupt "
+                    "or another dataset. Fetch MNIST again, or set dataset.verify_checksum=false to train on data of "
+                    "your own."
                 )
     return hashlib.sha256("".join(digests.values()).encode()).hexdigest()
 
@@ -174,7 +180,8 @@ def check_shapes(arrays: dict[str, np.ndarray]) -> None:
             raise DataError(f"{split}: images must be N×H×W and labels N, got {images.shape} and {labels.shape}")
         if len(images) != len(labels):
             raise DataError(
-                f"{split}: {len(images)} images but {len(labels)} labels; the image and label files do not belong together"
+                f"{split}: {len(images)} images but {len(labels)} labels; "
+                "the image and label files do not belong together"
             )
         if labels.size and labels.max() >= N_CLASSES:
             raise DataError(f"{split}: label {labels.max()} is outside 0..{N_CLASSES - 1}")
@@ -189,7 +196,8 @@ def split(
     n_train = len(x) - val_size if train_size is None else train_size
     if val_size + n_train > len(x) or n_train <= 0:
         raise DataError(
-            f"dataset.val_size={val_size} + train size {n_train} exceeds the {len(x)} training images; lower dataset.val_size or dataset.train_size"
+            f"dataset.val_size={val_size} + train size {n_train} exceeds the {len(x)} training images; "
+            "lower dataset.val_size or dataset.train_size"
         )
     if test_size is not None and test_size > len(xt):
         raise DataError(f"dataset.test_size={test_size} exceeds the {len(xt)} test images; lower it or set it to null")

@@ -72,9 +72,10 @@ def settle_process() -> None:
     """Once per process, after TensorFlow has loaded: fewer warnings, a lighter garbage collector.
 
     TensorFlow warns each time a job traces its step function anew, which every
-    job of a sweep does; JAX reports at INFO each accelerator it did not find. Importing TensorFlow, Keras and MLflow leaves ~500,000
-    objects that live as long as the process: frozen, they are left out of every
-    collection (each job's clear_session runs one that walked them all, 0.5 s).
+    job of a sweep does; JAX reports at INFO each accelerator it did not find.
+    Importing TensorFlow, Keras and MLflow leaves ~500,000 objects that live as
+    long as the process: frozen, they are left out of every collection (each
+    job's clear_session runs one that walked them all, 0.5 s).
     """
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "Unable to initialize backend 'tpu'"

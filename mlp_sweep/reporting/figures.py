@@ -20,13 +20,15 @@ HIGHLIGHTED = 8  # past that, the best this many in colour and the others faint,
 
 
 def overlaid_curves(curves: dict, metrics: tuple[str, ...], title: str, keys: dict[str, tuple[str, str]]) -> Figure:
-    """Per config (label -> metric -> frame of epochs x seeds, best config first): the mean over seeds, a band of ± one std.
+    """Per config (label -> metric -> frame of epochs x seeds, best config first): the mean over seeds,
+    a band of ± one std.
 
     Up to :data:`ALL_IN_COLOUR` configs are all drawn in colour; past that, the first
-    :data:`HIGHLIGHTED` are, and the rest as thin grey lines under them. ``keys`` gives each label its (colour, line style) keys, e.g.
-    (model, reg): one colour per depth and one dash per regularisation, so both read
-    off the figure; where two highlighted configs share both keys (a sweep over the
-    learning rate), each gets a colour of its own instead.
+    :data:`HIGHLIGHTED` are, and the rest as thin grey lines under them. ``keys`` gives
+    each label its (colour, line style) keys, e.g. (model, reg): one colour per depth
+    and one dash per regularisation, so both read off the figure; where two
+    highlighted configs share both keys (a sweep over the learning rate), each gets a
+    colour of its own instead.
     """
     fig = Figure(figsize=(6 * len(metrics), 4.5))
     axes = fig.subplots(1, len(metrics), squeeze=False)

@@ -51,17 +51,18 @@ def footnote(holm: bool) -> str:
         "comparisons (`--holm` adjusts them)."
     )
     return (
-        "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`: same config, data and "
-        "code), at the final epoch; s/epoch is the mean wall time of an epoch. Train accuracy is Keras' running mean over "
-        "the last epoch's batches with dropout active, so it is not comparable with validation accuracy (measured in "
-        "inference mode after the epoch). Rows are sorted by mean validation accuracy and the best config is chosen on "
-        "it alone: test metrics are reported, never used to choose. 95% CI: Student's t interval of the mean validation "
-        "accuracy (clipped to 0–100; few seeds make it wide). vs best: Welch's t-test (two-sided, unequal variances, "
-        "`scipy.stats.ttest_ind(equal_var=False)`) of each config's validation accuracies against the best config's; "
-        f"`≈ best`: p ≥ {ALPHA}, not shown to differ from the best (with three seeds only large differences can be "
-        f"shown: this is not evidence that the two are equal); `below`: p < {ALPHA}; `untested`: fewer than 2 seeds on "
-        "one side, so no test is possible. Where the seeds of both configs agree exactly there is no noise to weigh: "
-        f"different means are `below` (p = 0), equal ones `≈ best` (p = 1). {correction}"
+        "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`: same config, data "
+        "and code), at the final epoch; s/epoch is the mean wall time of an epoch. Train accuracy is Keras' running "
+        "mean over the last epoch's batches with dropout active, so it is not comparable with validation accuracy "
+        "(measured in inference mode after the epoch). Rows are sorted by mean validation accuracy and the best "
+        "config is chosen on it alone: test metrics are reported, never used to choose. 95% CI: Student's t interval "
+        "of the mean validation accuracy (clipped to 0–100; few seeds make it wide). vs best: Welch's t-test "
+        "(two-sided, unequal variances, `scipy.stats.ttest_ind(equal_var=False)`) of each config's validation "
+        f"accuracies against the best config's; `≈ best`: p ≥ {ALPHA}, not shown to differ from the best (with three "
+        "seeds only large differences can be shown: this is not evidence that the two are equal); `below`: p < "
+        f"{ALPHA}; `untested`: fewer than 2 seeds on one side, so no test is possible. Where the seeds of both configs "
+        "agree exactly there is no noise to weigh: different means are `below` (p = 0), equal ones `≈ best` (p = 1). "
+        f"{correction}"
     )
 
 

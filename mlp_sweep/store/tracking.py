@@ -255,12 +255,13 @@ def refusal(uri: str, status: int, login: dict[str, str] | None = None) -> str:
         )
     if not auth_headers(login):
         return (
-            f"tracking server {redacted(uri)} asks for a login (HTTP 401): set {names.ENV_USERNAME} and {names.ENV_PASSWORD} "
-            f"(or {names.ENV_TOKEN}) to your account on it"
+            f"tracking server {redacted(uri)} asks for a login (HTTP 401): "
+            f"set {names.ENV_USERNAME} and {names.ENV_PASSWORD} (or {names.ENV_TOKEN}) to your account on it"
         )
     return (
         f"tracking server {redacted(uri)} refused the login of user {login_name(login)} (HTTP 401): "
-        f"check {names.ENV_USERNAME} and {names.ENV_PASSWORD} (or {names.ENV_TOKEN}), or ask the server's admin to reset the password"
+        f"check {names.ENV_USERNAME} and {names.ENV_PASSWORD} (or {names.ENV_TOKEN}), "
+        "or ask the server's admin to reset the password"
     )
 
 

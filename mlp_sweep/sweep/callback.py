@@ -208,7 +208,9 @@ class SweepCallback(Callback):
         return problems
 
     def write_report(self, config: DictConfig) -> str | None:
-        """The comparison table and figures, into ``<sweep dir>/report`` and onto the parent run; the reason it failed, if it did."""
+        """The comparison table and figures, into ``<sweep dir>/report`` and onto the parent run;
+        the reason it failed, if it did.
+        """
         try:
             from mlp_sweep.reporting import report  # pandas, scipy, matplotlib: only once a sweep ends
 

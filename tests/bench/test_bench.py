@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from helpers import requires, ROOT
+from helpers import ROOT, requires
 from mlp_sweep.bench.compute import ARMS, QUICK_CONFIGS, epoch_flops, layer_weights
 
 

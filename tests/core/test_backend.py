@@ -9,7 +9,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import requires, all_runs, make_cfg, run_cli
+from helpers import all_runs, make_cfg, requires, run_cli
 from mlp_sweep.core import runtime
 from mlp_sweep.errors import ConfigError
 from mlp_sweep.store import identity

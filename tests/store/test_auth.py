@@ -7,7 +7,6 @@ server; the slow ones run the real app on 127.0.0.1 (``pip install -e ".[auth]"`
 """
 
 import http.server
-import importlib.util
 import os
 import secrets
 import subprocess
@@ -23,7 +22,7 @@ from unittest import mock
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import requires, ROOT, free_port, run_cli, stop
+from helpers import ROOT, free_port, requires, run_cli, stop
 from mlp_sweep import names
 from mlp_sweep.errors import TrackingError
 from mlp_sweep.store import tracking

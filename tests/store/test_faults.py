@@ -7,12 +7,11 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import children, parents, sweep_args, ARTIFACTS, all_runs, run_cli, smoke_cfg
+from helpers import ARTIFACTS, all_runs, children, parents, run_cli, smoke_cfg, sweep_args
 from mlp_sweep import names
 from mlp_sweep.core import run as train_module
 from mlp_sweep.core import runtime
@@ -23,17 +22,11 @@ from mlp_sweep.store import identity, resume, tracking
 TIMING = {"epoch_time_s", "train_time_s"}  # wall time: the only metrics allowed to differ between repeats
 
 
-
-
-
-
 def histories(run_id: str) -> dict[str, list[tuple[int, float]]]:
     """Every metric's full history (step, value), timing metrics left out."""
     client = MlflowClient()
     keys = set(client.get_run(run_id).data.metrics) - TIMING
     return {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)] for k in sorted(keys)}
-
-
 
 
 # --- failure isolation ------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import read_write
 
-from helpers import children, parents, sweep_args, ROOT, all_runs, run_cli, smoke_cfg, write_mnist_like
+from helpers import ROOT, all_runs, children, parents, run_cli, smoke_cfg, sweep_args, write_mnist_like
 from mlp_sweep import names, schema
 from mlp_sweep.__main__ import job_of
 from mlp_sweep.core.run import train
@@ -20,12 +20,6 @@ from mlp_sweep.store import identity
 from mlp_sweep.sweep.callback import SweepCallback
 
 GRID = ["model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"]
-
-
-
-
-
-
 
 
 # --- identity: data and code --------------------------------------------------------
@@ -83,7 +77,9 @@ def test_a_changed_computation_is_trained_a_commented_one_reused(tiny_mnist, sto
 
 @pytest.mark.slow
 def test_a_resumed_sweep_reports_every_config_with_its_seeds(tiny_mnist, tmp_path):
-    args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "optimizer.lr=0.001,0.002", "trainer.seed=0,1", "tracking.log_model=false")
+    args = sweep_args(
+        tmp_path, tiny_mnist, "model=mlp2", "optimizer.lr=0.001,0.002", "trainer.seed=0,1", "tracking.log_model=false"
+    )
     assert run_cli(*args, cwd=tmp_path).returncode == 0
     again = run_cli(*args, cwd=tmp_path)
 
@@ -225,7 +221,12 @@ def test_a_bad_tracking_store_refuses_the_sweep_in_one_line(tmp_path):
 def run_together(tmp_path: Path, data: Path, n: int = 2) -> list[subprocess.CompletedProcess]:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "mlp_sweep", *sweep_args(tmp_path, data, *GRID, "tracking.log_model=false", folder=f"m{i}")],
+            [
+                sys.executable,
+                "-m",
+                "mlp_sweep",
+                *sweep_args(tmp_path, data, *GRID, "tracking.log_model=false", folder=f"m{i}"),
+            ],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import requires, ARTIFACTS, ROOT, free_port, run_cli, stop
+from helpers import ARTIFACTS, ROOT, free_port, requires, run_cli, stop
 from mlp_sweep import names
 
 SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"
