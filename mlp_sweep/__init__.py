@@ -9,6 +9,19 @@ The package's folders are its layers, each importing only those below it
 - ``core/`` (training) beside ``reporting/`` (reading sweeps back);
 - ``store/``: the MLflow store, a run's identity, claims and resume, bulk history;
 - at the bottom, ``schema`` (what a config may hold), ``names``, ``errors`` and ``compat``.
+
+A sweep as a DataFrame: ``from mlp_sweep import load_sweep, summarize``.
 """
 
 __version__ = "0.2.0"
+__all__ = ["load_sweep", "summarize"]
+
+
+def __getattr__(name: str):
+    """``from mlp_sweep import load_sweep, summarize``: a sweep as a DataFrame (docs/analysis.md), loaded on first
+    use, so that importing the package (as the command line does) stays instant."""
+    if name in __all__:
+        from mlp_sweep.reporting import frame
+
+        return getattr(frame, name)
+    raise AttributeError(f"module 'mlp_sweep' has no attribute {name!r}")

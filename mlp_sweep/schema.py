@@ -111,11 +111,31 @@ class SearchConf:
     study_name: str = "mlp_search"
     # Optuna's RDB storage URL. null: optuna.db beside a sqlite tracking store, else ./optuna.db.
     storage: Optional[str] = None
-    # Median stopping rule: from epoch grace_epochs on, stop a seed run below the completed trials' median.
+    # What the search optimises: any metric a run logs, never a test metric; seeds are
+    # replicates and each objective is their mean. Two or more: a multi-objective study
+    # whose report shows the trials' Pareto front.
+    objectives: list[str] = field(default_factory=lambda: ["val_accuracy"])
+    # maximize | minimize, one per objective. null: accuracies are maximised, the rest
+    # (losses, parameters, times) minimised.
+    directions: Optional[list[str]] = None
+    # Stopping seed runs early: median (from epoch grace_epochs on, stop a seed run below the
+    # completed trials' median), hyperband (Optuna's HyperbandPruner over the seed runs, its
+    # minimum resource grace_epochs, its maximum trainer.epochs) or none. null: median where
+    # the older key pruning=true asks for it, else none. One objective only.
+    pruner: Optional[str] = None
     pruning: bool = False
     grace_epochs: int = 3
     # Set by the sweeper for each job: the trial it belongs to (null outside a search).
     trial: Optional[int] = None
+
+
+@dataclass
+class ReportConf:
+    """What a sweep's report compares; none of it enters the config hash."""
+
+    # The costs the Pareto front weighs validation accuracy against: n_params,
+    # epoch_time_s (mean over epochs) and predict_ms_per_1k.
+    costs: list[str] = field(default_factory=lambda: ["n_params", "epoch_time_s"])
 
 
 @dataclass
@@ -127,9 +147,25 @@ class Config:
     trainer: TrainerConf = MISSING
     tracking: TrackingConf = MISSING
     search: SearchConf = field(default_factory=SearchConf)
+    report: ReportConf = field(default_factory=ReportConf)
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+PRUNERS = ("median", "hyperband", "none")
+DIRECTIONS = ("maximize", "minimize")
+# What a search may optimise and a report weigh accuracy against: the metrics every run logs
+# but the test set's, which only reports.
+OBJECTIVES = (
+    "val_accuracy",
+    "val_loss",
+    "accuracy",
+    "loss",
+    "n_params",
+    "epoch_time_s",
+    "predict_ms_per_1k",
+    "train_time_s",
+)
+COSTS = ("n_params", "epoch_time_s", "predict_ms_per_1k", "train_time_s")
 BACKENDS = ("tensorflow", "jax")
 # Keras' element-wise activations (keras.activations), checked here so that a typo is
 # refused before TensorFlow loads. Not glu (it halves a layer) nor threshold (it needs arguments).
@@ -195,6 +231,7 @@ HASH_EXCLUDED = (
     "dataset.data_dir",
     "dataset.verify_checksum",
     "search",
+    "report",
 )
 
 
@@ -276,6 +313,11 @@ def validate(cfg: DictConfig) -> None:
     need(t.steps_per_execution > 0, f"trainer.steps_per_execution={t.steps_per_execution} must be > 0")
     need(t.threads is None or t.threads > 0, f"trainer.threads={t.threads} must be > 0, or null for the default")
     need(t.backend in BACKENDS, f"trainer.backend={t.backend!r} is unknown: choose one of {', '.join(BACKENDS)}")
+    need(
+        len(cfg.report.costs) > 0 and set(cfg.report.costs) <= set(COSTS),
+        f"report.costs={list(cfg.report.costs)}: give one or more of {', '.join(COSTS)}",
+    )
+    problems += search_problems(cfg.search)
     need(cfg.search.replicates > 0, f"search.replicates={cfg.search.replicates} must be > 0, e.g. search.replicates=3")
     need(
         cfg.search.grace_epochs > 0,
@@ -293,7 +335,51 @@ def validate(cfg: DictConfig) -> None:
             f"exceeds MNIST's {MNIST_TRAIN_IMAGES} training images; lower dataset.val_size or dataset.train_size",
         )
     if problems:
-        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+        raise ConfigError(  # one problem: one line
+            f"invalid config: {problems[0]}"
+            if len(problems) == 1
+            else "invalid config:\n  - " + "\n  - ".join(problems)
+        )
+
+
+def search_problems(search: DictConfig) -> list[str]:
+    """What is wrong with a search's objectives, directions and pruner, each with its fix."""
+    objectives, problems = list(search.objectives), []
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if not objectives or unknown:
+        tested = " (the test set only reports: it never chooses)" if any(o.startswith("test_") for o in unknown) else ""
+        problems.append(f"search.objectives={objectives}: give one or more of {', '.join(OBJECTIVES)}{tested}")
+    if len(set(objectives)) != len(objectives):
+        problems.append(f"search.objectives={objectives} names a metric twice: give each once")
+    if search.directions is not None and (
+        len(search.directions) != len(objectives) or not set(search.directions) <= set(DIRECTIONS)
+    ):
+        problems.append(
+            f"search.directions={list(search.directions)}: give one of {' or '.join(DIRECTIONS)} per objective "
+            f"({len(objectives)}), or null to follow the metrics"
+        )
+    if search.pruner is not None and search.pruner not in PRUNERS:
+        problems.append(f"search.pruner={search.pruner!r} is unknown: choose one of {', '.join(PRUNERS)}")
+    elif search.pruning and search.pruner not in (None, "median"):
+        problems.append(f"search.pruning=true asks for the median rule but search.pruner={search.pruner}: give one")
+    elif len(objectives) > 1 and pruner(search) != "none":
+        problems.append(
+            f"search.pruner={pruner(search)} with {len(objectives)} objectives: Optuna cannot prune a "
+            "multi-objective study; set search.pruner=none, or search one objective"
+        )
+    return problems
+
+
+def pruner(search: DictConfig) -> str:
+    """The search's pruner: search.pruner, else median where the older key search.pruning=true asks for it."""
+    return search.pruner or ("median" if search.pruning else "none")
+
+
+def directions(search: DictConfig) -> list[str]:
+    """One Optuna direction per objective: as given, else accuracies maximised and the rest minimised."""
+    if search.directions is not None:
+        return list(search.directions)
+    return ["maximize" if "accuracy" in o else "minimize" for o in search.objectives]
 
 
 def snake_case(name: str) -> str:

@@ -93,3 +93,29 @@ def errorbars(labels: list[str], means, errors, xlabel: str, title: str) -> Figu
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def front(
+    costs, means, lows, highs, labels: list[str], on_front: list[bool], cost_label: str, title: str, log_x: bool
+) -> Figure:
+    """Each config's mean validation accuracy (%) with its 95% CI against a cost; the front as a step line
+    through its configs, which are named. A config with a single seed has no interval to draw."""
+    costs, means = np.asarray(costs, dtype=float), np.asarray(means, dtype=float)
+    lows, highs = np.asarray(lows, dtype=float), np.asarray(highs, dtype=float)
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
+    errors = np.nan_to_num(np.vstack([means - lows, highs - means]))
+    off = ~np.asarray(on_front)
+    ax.errorbar(costs[off], means[off], yerr=errors[:, off], fmt="o", color="0.6", capsize=3, label="off the front")
+    ax.errorbar(costs[~off], means[~off], yerr=errors[:, ~off], fmt="o", color="C0", capsize=3, label="on the front")
+    order = np.argsort(costs[~off], kind="stable")
+    ax.step(costs[~off][order], means[~off][order], where="post", color="C0", linewidth=1.2)
+    for x, y, label in zip(costs[~off], means[~off], np.asarray(labels)[~off], strict=True):
+        ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set(xlabel=cost_label, ylabel="validation accuracy % (mean, 95% CI)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -22,6 +22,14 @@ METRICS = {
     "test_accuracy": "test acc %",
     "test_loss": "test loss",
     "epoch_time_s": "s/epoch",
+    "predict_ms_per_1k": "predict ms/1k",
+}
+# How the table names a cost of the accuracy-cost front (its `front` column).
+COST_LABELS = {
+    "n_params": "params",
+    "epoch_time_s": "s/epoch",
+    "predict_ms_per_1k": "predict ms/1k",
+    "train_time_s": "train s",
 }
 SELECT_BY = "val_accuracy"  # never a test metric: the test set only reports
 ALPHA = 0.05
@@ -143,8 +151,9 @@ def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
         row = {"group": h, "config": config_label(group.iloc[0]), "other": other[h], "n": len(group)}
         row |= {k: group[f"params.{k}"].iloc[0] for k in DESCRIBED if f"params.{k}" in group}
         for metric in [*METRICS, "val_loss"]:
-            row[f"{metric}_mean"] = group[metric].mean()
-            row[f"{metric}_std"] = group[metric].std(ddof=1)  # NaN for a single seed
+            values = group[metric] if metric in group else pd.Series(math.nan, index=group.index)  # older runs
+            row[f"{metric}_mean"] = values.mean()
+            row[f"{metric}_std"] = values.std(ddof=1)  # NaN for a single seed
         row["val_accuracy_ci_low"], row["val_accuracy_ci_high"] = t_interval(group[SELECT_BY].to_numpy())
         row["test_accuracy_ci_low"], row["test_accuracy_ci_high"] = t_interval(group["test_accuracy"].to_numpy())
         rows.append(row)
@@ -172,7 +181,10 @@ def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
 
 
 def mean_std(mean: float, std: float, scale: float, digits: int) -> str:
-    """``97.83 ± 0.12``, or the mean alone when there is no spread to show (one seed)."""
+    """``97.83 ± 0.12``, the mean alone when there is no spread to show (one seed), or "–" when there is
+    no value (a cost that runs from before 0.2.0 did not log)."""
+    if math.isnan(mean):
+        return "–"
     text = f"{mean * scale:.{digits}f}"
     return text if math.isnan(std) else f"{text} ± {std * scale:.{digits}f}"
 
@@ -212,6 +224,10 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
                 v if math.isnan(p) else f"{v} (p<0.001)" if p < 0.001 else f"{v} (p={p:.3f})"
                 for v, p in zip(table["vs_best"], table["p_vs_best"], strict=False)
             ]
+    if "front" in table:
+        out["front"] = table["front"].map(
+            lambda costs: ", ".join(COST_LABELS.get(c, c) for c in costs.split(", ") if c)
+        )
     if (table["other"] != "").any():
         out["other"] = table["other"]
     return out

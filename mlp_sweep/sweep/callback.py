@@ -216,7 +216,10 @@ class SweepCallback(Callback):
 
             print(
                 report.make_report(
-                    self.parent_run_id, client=self.client, out_dir=Path(config.hydra.sweep.dir) / "report"
+                    self.parent_run_id,
+                    client=self.client,
+                    out_dir=Path(config.hydra.sweep.dir) / "report",
+                    costs=list(config.report.costs),
                 ).text(),
                 flush=True,
             )

@@ -26,6 +26,8 @@ REG = {(False, 0.0): "none", (True, 0.0): "bn", (True, 0.2): "bn_dropout"}
 # Test accuracy = validation accuracy + this: on test, mlp2-none would be best, so a
 # report that chose on the test set would fail these tests.
 TEST_OFFSET = {"aaaa": -0.010, "bbbb": 0.005, "cccc": -0.005, "dddd": -0.005}
+# Milliseconds to predict 1,000 images; dddd's runs predate the metric.
+PREDICT_MS = {"aaaa": 2.0, "bbbb": 1.0, "cccc": 4.0}
 
 
 def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status="FINISHED"):
@@ -63,6 +65,8 @@ def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status
     client.log_metric(rid, "test_accuracy", val_acc + TEST_OFFSET[config_hash])
     client.log_metric(rid, "test_loss", 1 - val_acc)
     client.log_metric(rid, "train_time_s", 4.0)
+    if config_hash in PREDICT_MS:
+        client.log_metric(rid, "predict_ms_per_1k", PREDICT_MS[config_hash])
     client.set_terminated(rid, status)
     return rid
 
@@ -115,13 +119,35 @@ def test_known_runs_give_the_known_table(known_sweep, store, tmp_path):
     assert "other" not in t  # the described columns tell every config apart
     assert any("mlp2-bn-s1" in note and "FAILED" in note for note in report.notes)
     assert "Welch's t-test" in report.text()
+    assert list(t["predict ms/1k"]) == ["2.00 ± 0.00", "1.00 ± 0.00", "–", "4.00 ± 0.00"]  # mlp2-bn: no such metric
+
+
+def test_known_runs_give_the_known_front(known_sweep, store, tmp_path):
+    """By hand, params (100 x the length of the widths' text: 1400, 1000, 1000, 2500) against val accuracy
+    (98.0, 97.7, 97.0, 96.2): mlp2-none (cheapest, nothing better at 1000) and mlp3-bn (the most accurate) are on
+    the front; mlp2-bn is as cheap as mlp2-none but worse, mlp5 costlier and worse. Every s/epoch is 2.0: only the
+    most accurate is on that front. mlp2-none against mlp3-bn: Welch p = 0.1401, the only pair, so not shown to
+    differ: the cheaper one is, as far as three seeds can tell, as good."""
+    report = make_report(tracking_uri=store, experiment="known", out_dir=tmp_path / "out")
+
+    s = report.summary
+    assert list(s["front_n_params"]) == [True, True, False, False]
+    assert list(s["front_epoch_time_s"]) == [True, False, False, False]
+    assert list(report.table["front"]) == ["params, s/epoch", "params", "", ""]
+    assert "mlp2-none is cheaper and, as far as the seeds can tell, as accurate as mlp3-bn" in report.front_note
+    assert "Front by epoch_time_s: mlp3-bn" in report.front_note
+    md = (tmp_path / "out" / "comparison.md").read_text()
+    assert report.front_note in md and "![front by n_params](front_n_params.png)" in md
+    rows = list(csv.DictReader((tmp_path / "out" / "comparison.csv").open()))
+    assert [r["front"] for r in rows] == ["n_params, epoch_time_s", "n_params", "", ""]
 
 
 def test_known_runs_give_the_files_and_parent_artifacts(known_sweep, store, tmp_path):
     out = tmp_path / "out"
     make_report(sweep=known_sweep, tracking_uri=store, out_dir=out)
 
-    assert {p.name for p in out.iterdir()} == set(FILES)
+    files = {*FILES, "front_n_params.png", "front_epoch_time_s.png"}
+    assert {p.name for p in out.iterdir()} == files
     rows = list(csv.DictReader((out / "comparison.csv").open()))
     assert [r["config"] for r in rows] == ["mlp3-bn", "mlp2-none", "mlp2-bn", "mlp5-bn_dropout"]
     assert float(rows[0]["val_accuracy_mean"]) == pytest.approx(0.98)
@@ -129,7 +155,7 @@ def test_known_runs_give_the_files_and_parent_artifacts(known_sweep, store, tmp_
     md = (out / "comparison.md").read_text()
     assert "| mlp2-none " in md and "≈ best (p=0.140)" in md and "Welch's t-test" in md
     artifacts = {a.path for a in MlflowClient(store).list_artifacts(known_sweep, ARTIFACT_DIR)}
-    assert artifacts == {f"{ARTIFACT_DIR}/{name}" for name in FILES}
+    assert artifacts == {f"{ARTIFACT_DIR}/{name}" for name in files}
 
 
 def test_configs_the_columns_cannot_tell_apart_show_what_differs():
@@ -161,7 +187,7 @@ def test_configs_the_columns_cannot_tell_apart_show_what_differs():
 def test_missing_experiment_or_sweep_is_a_clear_error(known_sweep, store, tmp_path):
     with pytest.raises(TrackingError, match="no experiment named 'nope'.*it has: .*known"):
         make_report(tracking_uri=store, experiment="nope", out_dir=tmp_path)
-    with pytest.raises(TrackingError, match="no run 'deadbeef'.*parent run id"):
+    with pytest.raises(TrackingError, match="no run or sweep 'deadbeef'.*parent run id or name"):
         make_report(sweep="deadbeef", tracking_uri=store, out_dir=tmp_path)
     child = (
         MlflowClient(store)
@@ -193,7 +219,7 @@ def test_cli_prints_the_error_without_a_traceback(known_sweep, store, tmp_path):
 
 def test_main_returns_1_on_a_missing_sweep(known_sweep, store, tmp_path, capsys):
     assert main(["--tracking-uri", store, "--sweep", "0" * 32, "--out", str(tmp_path)]) == 1
-    assert capsys.readouterr().err.startswith(f"error: no run '{'0' * 32}'")
+    assert capsys.readouterr().err.startswith(f"error: no run or sweep '{'0' * 32}'")
 
 
 @pytest.mark.slow
@@ -216,7 +242,8 @@ def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
     assert "mlp2-none" in done.stdout and "Welch" in done.stdout  # the table, printed as the sweep ends
 
     out = sweep_dir / "report"
-    assert {p.name for p in out.iterdir()} == set(FILES)
+    files = {*FILES, "front_n_params.png", "front_epoch_time_s.png"}
+    assert {p.name for p in out.iterdir()} == files
     table = pd.read_csv(out / "comparison.csv")
     assert sorted(table["config"]) == ["mlp2-bn", "mlp2-none"] and list(table["n"]) == [2, 2]
     client = MlflowClient(store)
