@@ -61,6 +61,7 @@ TAG_TRIAL = "mlp_sweep.trial"  # on each seed run: the trial number it was train
 TAG_STUDY = "mlp_sweep.study"  # on each seed run and the sweep's parent run: the study name
 TAG_STORAGE = "mlp_sweep.study_storage"  # on the parent run: where the study lives, for the report
 SPACE_ATTR = "search_space"  # the study's user attribute that pins its space
+OBJECTIVES_ATTR = "search_objectives"  # and its objectives, as "metric:direction"
 
 # --- metrics ----------------------------------------------------------------------------
 

@@ -318,6 +318,11 @@ def validate(cfg: DictConfig) -> None:
         f"report.costs={list(cfg.report.costs)}: give one or more of {', '.join(COSTS)}",
     )
     problems += search_problems(cfg.search)
+    need(
+        pruner(cfg.search) != "hyperband" or cfg.search.grace_epochs < t.epochs,
+        f"search.pruner=hyperband needs search.grace_epochs={cfg.search.grace_epochs} (its minimum resource) below "
+        f"trainer.epochs={t.epochs} (its maximum): lower search.grace_epochs or raise trainer.epochs",
+    )
     need(cfg.search.replicates > 0, f"search.replicates={cfg.search.replicates} must be > 0, e.g. search.replicates=3")
     need(
         cfg.search.grace_epochs > 0,

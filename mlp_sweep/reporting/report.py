@@ -50,6 +50,12 @@ class Report:
     holm: bool = True
     front_note: str = ""  # which configs are on each front, and which of them the seeds cannot tell apart
     costs: Sequence[str] = DEFAULT_COSTS
+    search_front: pd.DataFrame | None = None  # a multi-objective search: its trials on the study's Pareto front
+    search_objectives: Sequence[str] = ()
+
+    def search_front_title(self) -> str:
+        goals = " against ".join(self.search_objectives)
+        return f"The search's Pareto front ({goals}, each the mean over a trial's seeds)"
 
     def text(self) -> str:
         """The console version: header, table, notes, footnotes, where the files went."""
@@ -61,6 +67,11 @@ class Report:
             *self.notes,
             textwrap.fill(stats.footnote(self.holm).replace("`", ""), width=110),
             textwrap.fill(self.front_note, width=110),
+            *(
+                [self.search_front_title() + ":", self.search_front.to_string(index=False)]
+                if self.search_front is not None
+                else []
+            ),
             f"Written to {self.out_dir}/ and logged to run {self.parent.info.run_id} under {ARTIFACT_DIR}/.",
         ]
         return "\n".join(lines)
@@ -117,6 +128,18 @@ def markdown(report: Report) -> str:
             report.front_note + f" {FRONT_RULE}",
             "",
             *(f"![front by {cost}](front_{cost}.png)\n" for cost in report.costs),
+            *(
+                [
+                    f"## {report.search_front_title()}",
+                    "",
+                    report.search_front.to_markdown(index=False),
+                    "",
+                    "![search's Pareto front](search_pareto.png)",
+                    "",
+                ]
+                if report.search_front is not None
+                else []
+            ),
             "## Curves and test accuracy",
             "",
             "![validation curves](val_curves.png)",
@@ -241,6 +264,10 @@ def make_report(
             pareto.footnote(kept, summary, costs),
             costs,
         )
+        study = search_figures.load_study(parent)
+        if study is not None and len(study.directions) > 1 and study.best_trials:
+            report.search_front = search_figures.front_trials(study)
+            report.search_objectives = search_figures.objectives(study)
         summary.to_csv(out / "comparison.csv", index=False)
         (out / "comparison.md").write_text(markdown(report))
         write_figures(report, curves, kept)

@@ -42,7 +42,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from mlp_sweep import compat, names
+from mlp_sweep import compat, names, schema
 from mlp_sweep.errors import ConfigError, MlpSweepError
 from mlp_sweep.store import history, resume, tracking
 
@@ -95,25 +95,49 @@ def storage_url(cfg: DictConfig) -> str:
     return f"sqlite:///{(folder / 'optuna.db').resolve()}"
 
 
-def open_study(name: str, storage: str, seed: int, space: Mapping[str, BaseDistribution]) -> optuna.Study:
-    """Create or continue the study; refuse one that was searched over another space.
+def open_study(
+    name: str,
+    storage: str,
+    seed: int,
+    space: Mapping[str, BaseDistribution],
+    objectives: Sequence[str] = (names.OBJECTIVE,),
+    directions: Sequence[str] = ("maximize",),
+) -> optuna.Study:
+    """Create or continue the study; refuse one that was searched over another space or for other objectives.
 
-    The sampler's seed is offset by the trials the study holds: a continued study
-    restarted at the bare seed would propose its first trials' configs again.
+    Optuna would load a study of the same name whatever its directions: the
+    study pins its space and objectives in user attributes, and a command that
+    asks for others is refused before anything trains. The sampler's seed is
+    offset by the trials the study holds: a continued study restarted at the
+    bare seed would propose its first trials' configs again. TPE is Optuna's
+    multi-objective sampler too.
     """
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    study = optuna.create_study(study_name=name, storage=storage, directions=list(directions), load_if_exists=True)
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     wanted = {k: distribution_to_json(d) for k, d in space.items()}
-    held = study.user_attrs.get(names.SPACE_ATTR)
-    if held is None:
-        study.set_user_attr(names.SPACE_ATTR, wanted)
-    elif held != wanted:
-        changed = sorted(k for k in held.keys() | wanted.keys() if held.get(k) != wanted.get(k))
-        raise ConfigError(
-            f"study {name!r} in {storage} was searched over another space ({', '.join(changed)} differ): "
-            f"name a new study, e.g. search.study_name={name}-2"
-        )
+    pinned = {
+        names.SPACE_ATTR: (wanted, "another space"),
+        names.OBJECTIVES_ATTR: ([f"{o}:{d}" for o, d in zip(objectives, directions, strict=True)], "other objectives"),
+    }
+    for attr, (value, what) in pinned.items():
+        held = study.user_attrs.get(attr)
+        if held is None and attr == names.OBJECTIVES_ATTR and study.trials:  # a study from before objectives
+            held = [f"{names.OBJECTIVE}:maximize"]
+        if held is None:
+            study.set_user_attr(attr, value)
+        elif held != value:
+            raise ConfigError(
+                f"study {name!r} in {storage} was searched {'over' if attr == names.SPACE_ATTR else 'for'} {what} "
+                f"({changes(held, value)}): name a new study, e.g. search.study_name={name}-2"
+            )
     return study
+
+
+def changes(held, wanted) -> str:
+    """What differs between a study's pinned space or objectives and a command's: ``optimizer.lr differ``."""
+    if isinstance(held, dict):
+        return ", ".join(sorted(k for k in held.keys() | wanted.keys() if held.get(k) != wanted.get(k))) + " differ"
+    return f"{', '.join(held)}, not {', '.join(wanted)}"
 
 
 # --- trials and their jobs -------------------------------------------------------------
@@ -143,14 +167,17 @@ def trials_done(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def outcome(returns: Sequence[JobReturn]) -> tuple[TrialState, float | None]:
-    """The trial's state and objective from its seeds' return values (train()'s final metrics)."""
+def outcome(
+    returns: Sequence[JobReturn], objectives: Sequence[str] = (names.OBJECTIVE,)
+) -> tuple[TrialState, list[float] | None]:
+    """The trial's state and objectives (each the mean over its seeds) from its seeds' return values
+    (train()'s final metrics)."""
     metrics = [r.return_value if r.status == JobStatus.COMPLETED else None for r in returns]
-    if any(not m or names.OBJECTIVE not in m for m in metrics):
+    if any(not m or any(o not in m for o in objectives) for m in metrics):
         return TrialState.FAIL, None
     if any(names.PRUNED_AT in m for m in metrics):
         return TrialState.PRUNED, None
-    return TrialState.COMPLETE, statistics.fmean(m[names.OBJECTIVE] for m in metrics)
+    return TrialState.COMPLETE, [statistics.fmean(m[o] for m in metrics) for o in objectives]
 
 
 def epoch_objective(client: MlflowClient, experiment_id: str, study: str, number: int) -> dict[int, float]:
@@ -178,12 +205,14 @@ def tell(
     client: MlflowClient,
     experiment_id: str,
 ) -> TrialState:
-    """Tell Optuna how the trial went; a completed one first reports its per-epoch objective."""
-    state, value = outcome(returns)
-    if state == TrialState.COMPLETE:
+    """Tell Optuna how the trial went; a completed one of a one-objective study first reports its per-epoch
+    objective (the median rule's source: Optuna keeps no intermediate values for several objectives)."""
+    objectives = [o.split(":")[0] for o in study.user_attrs.get(names.OBJECTIVES_ATTR, [names.OBJECTIVE])]
+    state, values = outcome(returns, objectives)
+    if state == TrialState.COMPLETE and len(objectives) == 1:
         for step, v in epoch_objective(client, experiment_id, study.study_name, trial.number).items():
             trial.report(v, step)
-    study.tell(trial, value, state=state, skip_if_finished=True)
+    study.tell(trial, values, state=state, skip_if_finished=True)
     return state
 
 
@@ -225,7 +254,14 @@ def plan(cfg: DictConfig, arguments: Sequence[str]) -> Plan:
             "optimizer.lr: tag(log, interval(1e-4, 1e-1))"
         )
     storage = storage_url(cfg)
-    study = open_study(cfg.search.study_name, storage, cfg.search.sampler_seed, space)
+    study = open_study(
+        cfg.search.study_name,
+        storage,
+        cfg.search.sampler_seed,
+        space,
+        list(cfg.search.objectives),
+        schema.directions(cfg.search),
+    )
     pending = unfinished_trials(study)
     remaining = max(cfg.hydra.sweeper.n_trials - trials_done(study), len(pending), 0)
     return Plan(study, storage, space, fixed, pending, remaining, cfg.search.replicates)
