@@ -364,3 +364,33 @@ def test_a_finished_run_with_a_non_finite_metric_is_left_out_and_listed(known_sw
 
     assert list(report.table["n"]) == [3, 3, 1, 3]  # not counted in mlp3-bn's n
     assert any(note.startswith("Left out mlp3-bn-s3 (FINISHED: non-finite val_accuracy=nan)") for note in report.notes)
+
+
+def test_load_sweep_gives_one_row_per_run_from_both_parents_and_summarize_the_report(known_sweep, store, tmp_path):
+    from mlp_sweep import load_sweep, summarize
+
+    runs = load_sweep(known_sweep, tracking_uri=store)
+    # 3 + 3 + 3 runs of its own, the reused mlp2-bn run of the older sweep, and its own failed one
+    assert len(runs) == 11 and runs["run_id"].is_unique
+    old = (
+        MlflowClient(store)
+        .search_runs([experiment_id(store, "known")], "attributes.run_name = 'sweep-old'")[0]
+        .info.run_id
+    )
+    assert runs.groupby("parent_run_id").size().to_dict() == {known_sweep: 10, old: 1}
+    assert runs.loc[runs["status"] == "FAILED", "left_out"].notna().all() and runs["left_out"].isna().sum() == 10
+    assert sorted(runs["config"].unique()) == ["mlp2-bn", "mlp2-none", "mlp3-bn", "mlp5-bn_dropout"]
+    assert {"params.optimizer.lr", "val_accuracy", "test_accuracy", "n_params", "epoch_time_s", "seed"} <= set(runs)
+    assert runs["epoch_time_s"].tolist() == [2.0] * 11  # the mean of the epochs' 3.0 and 1.0, not the last
+    assert load_sweep("sweep-new", tracking_uri=store)["run_id"].tolist() == runs["run_id"].tolist()  # by name
+    assert set(load_sweep(tracking_uri=store)["run_id"]) == set(runs["run_id"])  # the latest sweep
+
+    table = summarize(runs)
+    report = make_report(sweep=known_sweep, tracking_uri=store, out_dir=tmp_path / "out")
+    pd.testing.assert_frame_equal(table, report.summary)  # one code path
+    assert summarize(runs, costs=["predict_ms_per_1k"])["front"].tolist() == [
+        "predict_ms_per_1k",
+        "predict_ms_per_1k",
+        "",
+        "",
+    ]

@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from helpers import all_runs, run_cli
+from helpers import all_runs, run_cli, sweep_args
 from mlp_sweep import names, schema
 from mlp_sweep.core.data import to_idx
 from mlp_sweep.errors import ConfigError
@@ -25,16 +25,8 @@ STUDY = "mlp_sweep_smoke-mlp_optuna"  # the preset's ${tracking.experiment}-mlp_
 
 
 def search_args(tmp_path: Path, data_dir: Path, *overrides: str) -> list[str]:
-    return [
-        "-m",
-        "experiment=smoke",
-        f"dataset.data_dir={data_dir}",
-        "dataset.verify_checksum=false",
-        "tracking.log_model=false",
-        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-        f"hydra.sweep.dir={tmp_path / 'multirun'}",
-        *overrides,
-    ]
+    """A smoke search's command line (no models logged: seconds saved per run)."""
+    return sweep_args(tmp_path, data_dir, "tracking.log_model=false", *overrides)
 
 
 def seed_runs(tmp_path: Path) -> list:
