@@ -99,7 +99,8 @@ def front(
     costs, means, lows, highs, labels: list[str], on_front: list[bool], cost_label: str, title: str, log_x: bool
 ) -> Figure:
     """Each config's mean validation accuracy (%) with its 95% CI against a cost; the front as a step line
-    through its configs, which are named. A config with a single seed has no interval to draw."""
+    through its configs. Every config is named, those off the front in grey. A config with a single seed has
+    no interval to draw."""
     costs, means = np.asarray(costs, dtype=float), np.asarray(means, dtype=float)
     lows, highs = np.asarray(lows, dtype=float), np.asarray(highs, dtype=float)
     fig = Figure(figsize=(8, 5))
@@ -110,8 +111,15 @@ def front(
     ax.errorbar(costs[~off], means[~off], yerr=errors[:, ~off], fmt="o", color="C0", capsize=3, label="on the front")
     order = np.argsort(costs[~off], kind="stable")
     ax.step(costs[~off][order], means[~off][order], where="post", color="C0", linewidth=1.2)
-    for x, y, label in zip(costs[~off], means[~off], np.asarray(labels)[~off], strict=True):
-        ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    for x, y, label, gone in zip(costs, means, labels, off, strict=True):
+        ax.annotate(
+            label,
+            (x, y),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=7 if gone else 8,
+            color="0.5" if gone else "black",
+        )
     if log_x:
         ax.set_xscale("log")
     ax.set(xlabel=cost_label, ylabel="validation accuracy % (mean, 95% CI)", title=title)

@@ -130,8 +130,9 @@ def sweep_frame(
 
     Columns: ``run_id``, ``run_name``, ``status``, ``parent_run_id`` (the sweep that trained it), ``seed``,
     ``config`` (model-reg), ``group`` (what its seeds share), ``grid_point``, ``config_hash``, ``data``,
-    ``code``, ``left_out`` (why it cannot be compared, or None), ``params.<key>``, and every metric at its
-    last value except ``epoch_time_s``: the mean over its epochs.
+    ``code``, ``left_out`` (why it cannot be compared, or None), ``pruned_at_epoch`` (where a search's pruner
+    stopped it, or None), ``params.<key>``, and every metric at its last value except ``epoch_time_s``: the
+    mean over its epochs.
     """
     runs = sweep_runs(client, parent)
     keys = tuple(dict.fromkeys(["epoch_time_s", *curves]))
@@ -163,6 +164,7 @@ def run_row(run: Run, epoch_times: pd.Series) -> dict:
         "data": tags.get(names.TAG_DATASET_SHA, "")[:12],
         "code": tags.get(names.TAG_CODE, "")[:12],
         "left_out": left_out(run),
+        names.PRUNED_AT: int(tags[names.TAG_PRUNED]) if names.TAG_PRUNED in tags else None,
         **{f"params.{k}": v for k, v in params.items()},
         **metrics,
     }
