@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlp_sweep import schema
+from mlp_sweep import names, schema
 from mlp_sweep.core import runtime
 
 MODELS = ("mlp2", "mlp3", "mlp5")
@@ -318,7 +318,7 @@ def grid_breakdown(store: str, started: float, ended: float) -> dict[str, float]
     children = [
         r
         for r in client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
-        if r.data.tags.get("mlp_sweep.sweep") != "parent"
+        if r.data.tags.get(names.TAG_SWEEP) != "parent"
     ]
     spans = [(r.info.start_time / 1000, r.info.end_time / 1000) for r in children]
     workers = max(sum(a <= s < b for a, b in spans) for s, _ in spans)

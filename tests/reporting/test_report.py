@@ -394,3 +394,12 @@ def test_load_sweep_gives_one_row_per_run_from_both_parents_and_summarize_the_re
         "",
         "",
     ]
+
+
+def test_the_analysis_page_finds_the_cheapest_config_not_shown_to_differ_from_the_best(known_sweep, store, capsys):
+    """docs/analysis.md's example, run as written on the known sweep: the best is mlp3-bn (1,400 params);
+    mlp2-none (1,000) is not shown to differ (p = 0.140); mlp2-bn (1,000) is untested, one seed: mlp2-none."""
+    page = (ROOT / "docs" / "analysis.md").read_text()
+    example = page.split("## The cheapest config not shown to differ from the best")[1].split("```python")[1]
+    exec(example.split("```")[0], {})
+    assert capsys.readouterr().out.strip() == "mlp2-none: 1,000 parameters, validation accuracy 97.70% over 3 seeds"
