@@ -37,7 +37,7 @@ QUICK_ARMS = {
     "grid": ["model=mlp2,mlp3", "reg=none", "trainer.seed=0,1"],
     "search": ["hydra.sweeper.n_trials=2", "search.replicates=2"],
 }
-REPORT_FILES = ("comparison.md", "comparison.csv", "front_n_params.png", "front_epoch_time_s.png", "val_curves.png")
+REPORT_FILES = ("comparison.csv", "front_n_params.png", "front_epoch_time_s.png", "val_curves.png")
 
 
 def arm_args(arm: str, quick: bool, overrides: list[str]) -> list[str]:
