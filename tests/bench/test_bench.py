@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from helpers import ROOT, requires
+from mlp_sweep import names
 from mlp_sweep.bench.compute import ARMS, QUICK_CONFIGS, epoch_flops, layer_weights
 
 
@@ -29,7 +30,7 @@ def test_the_notebook_models_weights():
 def test_quick_bench_writes_sane_json(tiny_mnist, tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "mlp_sweep.bench", "--quick", "--data-dir", str(tiny_mnist), "--out", str(out)],
+        [sys.executable, "-m", "mlp_sweep.bench.compute", "--quick", "--data-dir", str(tiny_mnist), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -89,7 +90,7 @@ def test_profile_of_a_real_step_on_jax(tiny_mnist, tmp_path):
         [
             sys.executable,
             "-m",
-            "mlp_sweep.profile_step",
+            "mlp_sweep.bench.profile",
             "--configs",
             "mlp2-bn_dropout",
             "--epochs",
@@ -121,7 +122,7 @@ def test_grid_breakdown_of_runs_with_known_times(tmp_path):
     store = f"sqlite:///{tmp_path / 'sweep.db'}"
     client = MlflowClient(store)
     experiment_id = client.create_experiment("bench_sweep")
-    client.create_run(experiment_id, start_time=99_000, tags={"mlp_sweep.sweep": "parent"})  # not a job
+    client.create_run(experiment_id, start_time=99_000, tags={names.TAG_SWEEP: "parent"})  # not a job
     # (start s, end s, epoch times, train_time_s): A and B at once, then C in B's worker.
     jobs = [(100, 130, [5, 2, 2, 3], 12), (101, 121, [4, 1, 1], 6), (122, 140, [3, 2, 2], 7)]
     for start, end, epochs, train in jobs:
@@ -137,3 +138,37 @@ def test_grid_breakdown_of_runs_with_known_times(tmp_path):
     # compiling: first epoch minus the median of the rest, 3 + 3 + 1; outside fit: run time less
     # train time, 18 + 14 + 11; idle: 2 workers x (140 - 100) s less the runs' 30 + 20 + 18 s.
     assert b["job_s"] == {"compiling": 7, "epochs": 25 - 7, "outside_fit": 43, "idle": 12}
+
+
+@pytest.mark.slow
+def test_quick_budget_runs_the_three_arms_as_commands_and_reads_them_back(tiny_mnist, tmp_path):
+    out, report = tmp_path / "budget.json", tmp_path / "front"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlp_sweep.bench.budget",
+            "--quick",
+            "--out",
+            str(out),
+            "--report",
+            str(report),
+            f"dataset.data_dir={tiny_mnist}",
+            "dataset.verify_checksum=false",
+            "tracking.log_model=false",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    arms = json.loads(out.read_text())["arms"]
+    assert list(arms) == ["grid", "search", "hyperband"]
+    # quick: the grid is mlp2 and mlp3 x 2 seeds, a search 2 trials x 2 replicates; 3 epochs a run
+    assert [a["runs"] for a in arms.values()] == [4, 4, 4]
+    assert arms["grid"]["epochs_trained"] == arms["search"]["epochs_trained"] == 12
+    pruned = arms["hyperband"]["pruned_runs"]
+    assert arms["hyperband"]["epochs_trained"] <= 12 - pruned  # a pruned run stops after epoch 1 or 2 of 3
+    assert "search.pruner=hyperband" in arms["hyperband"]["command"]
+    assert {"comparison.csv", "front_n_params.png"} <= {p.name for p in report.iterdir()}

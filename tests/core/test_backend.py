@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers import all_runs, make_cfg, requires, run_cli
+from mlp_sweep import names
 from mlp_sweep.core import runtime
 from mlp_sweep.errors import ConfigError
 from mlp_sweep.store import identity
@@ -71,15 +72,13 @@ def test_jax_smoke_grid_on_parallel_workers_logs_reloadable_models(tiny_mnist, t
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = [
-        r for r in all_runs(f"sqlite:///{tmp_path / 'mlflow.db'}") if r.data.tags.get("mlp_sweep.sweep") != "parent"
-    ]
+    runs = [r for r in all_runs(f"sqlite:///{tmp_path / 'mlflow.db'}") if r.data.tags.get(names.TAG_SWEEP) != "parent"]
     assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
     for run in runs:
         assert run.data.params["trainer.backend"] == "jax" and run.data.tags["keras_backend"] == "jax"
         assert run.data.tags["jax_version"] == importlib.metadata.version("jax")
     # The model, reloaded through MLflow in a fresh JAX process, predicts probabilities.
-    uri = runs[0].data.tags["mlp_sweep.model_uri"]
+    uri = runs[0].data.tags[names.TAG_MODEL_URI]
     code = (
         "import mlflow, numpy as np; mlflow.set_tracking_uri(%r); m = mlflow.pyfunc.load_model(%r); "
         "p = np.asarray(m.predict(np.zeros((3, 784), np.float32))); print(p.shape, round(float(p.sum()), 3))"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli, sweep_args
 from mlp_sweep import names
 from mlp_sweep.errors import TrackingError
 from mlp_sweep.reporting import stats as compare
@@ -206,7 +206,7 @@ def test_missing_experiment_or_sweep_is_a_clear_error(known_sweep, store, tmp_pa
 @pytest.mark.slow
 def test_cli_prints_the_error_without_a_traceback(known_sweep, store, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "mlp_sweep.report", "--tracking-uri", store, "--experiment", "nope"],
+        [sys.executable, "-m", "mlp_sweep", "report", "--tracking-uri", store, "--experiment", "nope"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -403,3 +403,27 @@ def test_the_analysis_page_finds_the_cheapest_config_not_shown_to_differ_from_th
     example = page.split("## The cheapest config not shown to differ from the best")[1].split("```python")[1]
     exec(example.split("```")[0], {})
     assert capsys.readouterr().out.strip() == "mlp2-none: 1,000 parameters, validation accuracy 97.70% over 3 seeds"
+
+
+@pytest.mark.slow
+def test_load_sweep_of_a_resumed_sweep_holds_the_runs_it_reused(tiny_mnist, tmp_path):
+    """A sweep of two configs, then the same sweep grown to three: the second trains one run and reuses two."""
+    from mlp_sweep import load_sweep
+
+    first = run_cli(
+        *sweep_args(tmp_path, tiny_mnist, "model=mlp2", "reg=none,bn", "tracking.log_model=false"), cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = run_cli(
+        *sweep_args(
+            tmp_path, tiny_mnist, "model=mlp2", "reg=none,bn,bn_dropout", "tracking.log_model=false", folder="again"
+        ),
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skipped, already FINISHED") == 2
+
+    runs = load_sweep(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")  # the latest sweep: the second
+    assert sorted(runs["config"]) == ["mlp2-bn", "mlp2-bn_dropout", "mlp2-none"] and runs["run_id"].is_unique
+    assert runs["parent_run_id"].nunique() == 2 and runs["status"].eq("FINISHED").all()
+    assert runs.groupby("parent_run_id").size().sort_values().tolist() == [1, 2]  # one trained here, two reused
