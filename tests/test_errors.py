@@ -291,7 +291,9 @@ def test_every_activation_and_initializer_the_schema_allows_is_one_keras_builds(
 def test_non_finite_learning_rate_stops_the_command_before_training(tmp_path):
     result = run_cli("optimizer.lr=inf", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == "  - optimizer.lr=inf is not a finite number: give a finite value"
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: invalid config: optimizer.lr=inf is not a finite number: give a finite value"
+    )
     assert "Traceback" not in result.stderr and not (tmp_path / "mlflow.db").exists()
 
 

@@ -175,13 +175,14 @@ def command_seconds(args: list[str], repeats: int) -> float:
 
 
 def project_epochs(cfg) -> list[float]:
-    """``train(cfg)`` itself; its epoch times come back from its MLflow run."""
-    import mlflow
-
+    """``train(cfg)`` itself; its epoch times come back from its MLflow run (the experiment's newest)."""
     from mlp_sweep.core.run import train
+    from mlp_sweep.store import tracking
 
     train(cfg, progress="none")
-    history = mlflow.MlflowClient().get_metric_history(mlflow.last_active_run().info.run_id, "epoch_time_s")
+    client, experiment_id = tracking.open_experiment(cfg.tracking.uri, cfg.tracking.experiment)
+    (run,) = client.search_runs([experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+    history = client.get_metric_history(run.info.run_id, "epoch_time_s")
     return [m.value for m in sorted(history, key=lambda m: m.step)]
 
 

@@ -28,7 +28,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.entities import Metric, Param, RunStatus
@@ -36,7 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from mlp_sweep import names, schema
 from mlp_sweep.bench.compute import command_line, machine_basics, write_results
-from mlp_sweep.reporting import report
+from mlp_sweep.reporting import frame, report
 from mlp_sweep.store import history, identity, resume, tracking
 
 SERVER_START_S = 120
@@ -155,16 +154,16 @@ def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str
             started = time.perf_counter()
             experiment_id, parent_id, point = make_sweep(uri, n_configs, n_seeds, epochs)
             logging_s = time.perf_counter() - started
-            mlflow.set_tracking_uri(uri)  # resume's client, as a job's
+            client = MlflowClient(uri)  # as a job's: its own client of the store
             lookup = [
-                seconds(lambda: resume.claim(experiment_id, point, "lookup", {}, rerun=False)) for _ in range(lookups)
+                seconds(lambda: resume.claim(client, experiment_id, point, "lookup", {}, rerun=False))
+                for _ in range(lookups)
             ]
             report_s = seconds(lambda: report.make_report(sweep=parent_id, tracking_uri=uri, out_dir=root / "report"))
-            client = MlflowClient(uri)
             run_ids = [r.info.run_id for r in resume.child_runs(client, client.get_run(parent_id))]
             curves_s = {
                 f"curves_{'bulk' if bulk else 'per_run'}_s": seconds(
-                    lambda bulk=bulk: history.metric_histories(client, run_ids, report.CURVE_METRICS, bulk=bulk)
+                    lambda bulk=bulk: history.metric_histories(client, run_ids, frame.CURVE_METRICS, bulk=bulk)
                 )
                 for bulk in (True, False)
             }

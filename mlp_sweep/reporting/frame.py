@@ -28,6 +28,7 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids; anything else names a 
 # What a run must hold, finite, to be compared (its costs may be missing: runs from before they were logged).
 COMPARED = ("accuracy", "val_accuracy", "test_accuracy", "test_loss", "val_loss")
 CURVES = ("val_loss", "val_accuracy")  # the report's figures
+CURVE_METRICS = ("epoch_time_s", *CURVES)  # what the report reads of each run's history
 DEFAULT_COSTS = ("n_params", "epoch_time_s")
 NO_SUCH_SWEEP = (
     "no run or sweep {sweep!r} in {uri}: pass the parent run id or name of a sweep "
@@ -194,4 +195,12 @@ def summarize(runs: pd.DataFrame, holm: bool = True, costs: Sequence[str] = DEFA
     kept = comparable(runs)
     if kept.empty:
         raise ValueError("no run of this sweep can be compared: every one is unfinished, failed or pruned")
-    return pareto.front_columns(stats.summarize(kept, holm), costs)
+    table = stats.summarize(kept, holm)
+    for cost in costs:  # a cost no run logged (runs from before it was): no config is on its front
+        if cost not in table and f"{cost}_mean" not in table:
+            table[f"{cost}_mean"] = (
+                kept[cost].groupby(kept["group"]).mean().reindex(table["group"]).to_numpy()
+                if cost in kept
+                else math.nan
+            )
+    return pareto.front_columns(table, costs)

@@ -13,6 +13,7 @@ import ast
 import functools
 import hashlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,14 @@ def code_fingerprint(versions: Mapping[str, str], files: Sequence[Path] | None =
 
 @functools.lru_cache(maxsize=8)
 def _fingerprint(files: tuple[str, ...], versions: str) -> str:
+    with _PARSING:  # CPython 3.11's ast.parse is not safe in two threads at once ("recursion depth mismatch")
+        return _fingerprint_of(files, versions)
+
+
+_PARSING = threading.Lock()
+
+
+def _fingerprint_of(files: tuple[str, ...], versions: str) -> str:
     h = hashlib.sha256(versions.encode() + b"\0")
     for f in files:
         h.update(Path(f).name.encode() + b"\0" + normalised_code(Path(f).read_text()).encode() + b"\0")

@@ -250,7 +250,7 @@ def test_smoke_sweep_with_two_seeds_reports_itself(tiny_mnist, store, tmp_path):
     parent = client.search_runs([experiment_id(store, "mlp_sweep_smoke")], f"tags.`{names.TAG_SWEEP}` = 'parent'")[0]
     assert parent.info.status == "FINISHED"
     assert {a.path for a in client.list_artifacts(parent.info.run_id, ARTIFACT_DIR)} == {
-        f"{ARTIFACT_DIR}/{n}" for n in FILES
+        f"{ARTIFACT_DIR}/{n}" for n in files
     }
 
     # The console script's subcommand reads the same sweep back.
