@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT
 
 PROBE = """
@@ -22,6 +24,7 @@ print(json.dumps({"optuna": "optuna" in sys.modules,
 """
 
 
+@pytest.mark.slow
 def test_a_grid_job_and_the_training_core_load_no_optuna_and_no_sweeping_layer():
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

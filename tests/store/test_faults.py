@@ -87,6 +87,7 @@ def test_sweep_runs_every_job_and_counts_the_failed_ones_from_the_store(tiny_mni
 # --- resume -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_finished_grid_point_is_skipped_unless_rerun_is_asked(tiny_mnist, store, capsys):
     cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
     first = train(cfg, progress="none")

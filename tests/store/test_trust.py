@@ -25,6 +25,7 @@ GRID = ["model=mlp2,mlp3,mlp5", "reg=none,bn,bn_dropout"]
 # --- identity: data and code --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_same_config_on_other_data_is_trained_not_reused(tiny_mnist, tmp_path, store, capsys):
     other = write_mnist_like(tmp_path / "other", seed=1, gz=False)  # a second IDX dataset, uncompressed
     first = train(smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false"), progress="none")
