@@ -69,6 +69,18 @@ def server_metric_history_bulk(
     return [(m["run_id"], int(m.get("step", 0)), float(m["value"])) for m in response.json().get("metrics", [])]
 
 
+def dataset_input(dataset, context: str):
+    """An MLflow dataset as the input entity ``MlflowClient.log_inputs`` takes, with its context tag.
+
+    The fluent ``mlflow.log_input`` builds this from ``Dataset._to_mlflow_entity()``; the client, which a run
+    here logs through, has no public way from a ``Dataset`` to its entity.
+    """
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    return DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
+
+
 def optuna_trial_id(frozen_trial) -> int:
     """The storage id of an Optuna trial (``FrozenTrial._trial_id``), to reopen a RUNNING trial as a ``Trial``.
 

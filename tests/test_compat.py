@@ -74,3 +74,20 @@ def test_basic_sweeper_counts_the_grid():
     except (ImportError, AttributeError, TypeError) as e:
         pytest.fail(f"{broke('basic_sweeper_jobs', 'hydra-core')}: {e}")
     assert jobs == 3 * 2, broke("basic_sweeper_jobs", "hydra-core")
+
+
+def test_a_dataset_becomes_the_input_entity_the_client_logs(store):
+    import mlflow.data
+    import numpy as np
+
+    dataset = mlflow.data.from_numpy(np.zeros((2, 3)), targets=np.zeros(2), name="d", digest="abc")
+    try:
+        entry = compat.dataset_input(dataset, "training")
+    except (AttributeError, TypeError) as e:
+        pytest.fail(f"{broke('dataset_input', 'mlflow')}: {e}")
+    client = MlflowClient(store)
+    run_id = client.create_run(client.create_experiment("inputs")).info.run_id
+    client.log_inputs(run_id, datasets=[entry])
+    (logged,) = client.get_run(run_id).inputs.dataset_inputs
+    assert (logged.dataset.name, logged.dataset.digest) == ("d", "abc"), broke("dataset_input", "mlflow")
+    assert [(t.key, t.value) for t in logged.tags] == [("mlflow.data.context", "training")]

@@ -25,7 +25,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from mlp_sweep import names
+from mlp_sweep import compat, names
 from mlp_sweep.core import data, figures, runtime, step
 from mlp_sweep.errors import DivergedError
 from mlp_sweep.schema import validate
@@ -152,7 +152,7 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         log_dataset(client, run_id, splits, cfg)
         metrics = fit_and_evaluate(client, run_id, cfg, model, splits, name, progress, job.stop_rule)
-        log_model(client, run_id, model, splits.x_test[:8], cfg, name)
+        log_model(client, run_id, model, splits.x_test[:8], cfg, name, versions)
     except BaseException as e:
         client.set_tag(run_id, names.TAG_FAILURE, f"{type(e).__name__}: {e}"[:5000])
         # Stopped by the user, not failed.
@@ -193,16 +193,13 @@ MAX_DIGEST_CHARS = 36  # what MLflow stores of a dataset digest; the full checks
 
 def log_dataset(client: MlflowClient, run_id: str, s: data.Splits, cfg: DictConfig) -> None:
     """The data as an MLflow dataset input, its digest the checksum: the UI's Dataset column shows what each run saw."""
-    from mlflow.entities import DatasetInput, InputTag
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-
     with warnings.catch_warnings():  # MLflow registers its local source class twice, then warns it is ambiguous
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
         source = str(data.resolve_data_dir(cfg.dataset.data_dir) or "keras.datasets.mnist")
         dataset = mlflow.data.from_numpy(
             s.x_train, targets=s.y_train, name=cfg.dataset.name, digest=s.sha256[:MAX_DIGEST_CHARS], source=source
         )
-    entry = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])
+    entry = compat.dataset_input(dataset, "training")
     for attempt in range(DATASET_ATTEMPTS):
         try:
             return client.log_inputs(run_id, datasets=[entry])
@@ -274,18 +271,25 @@ def predict_ms_per_1k(model: keras.Model, x: np.ndarray) -> float:
 
 
 def log_model(
-    client: MlflowClient, run_id: str, model: keras.Model, x_example: np.ndarray, cfg: DictConfig, run_name: str
+    client: MlflowClient,
+    run_id: str,
+    model: keras.Model,
+    x_example: np.ndarray,
+    cfg: DictConfig,
+    run_name: str,
+    versions: Mapping[str, str],
 ) -> None:
     """The model in MLflow's Keras flavor, with a signature, linked to the run and named for it,
     so that the UI's Models tab tells a sweep's models apart.
 
-    The flavor speaks only MLflow's fluent API, so this one call runs inside the
-    run made active on the client's store. The requirements are given, not
-    inferred: inference loads the model in a subprocess and costs seconds per run.
+    The flavor speaks only MLflow's fluent API, so this one call runs with the run
+    made active on the client's store, and leaves it RUNNING: ``train`` ends it
+    with the status it earned. The requirements are given (``versions``: the
+    run's library versions), not inferred: inference loads the model in a
+    subprocess and costs seconds per run.
     """
     if not cfg.tracking.log_model:
         return
-    versions = runtime.library_versions()
     backend = versions[names.TAG_KERAS_BACKEND]
     pins = {
         backend: versions[names.backend_version_tag(backend)],
@@ -294,13 +298,14 @@ def log_model(
     }
     signature = infer_signature(x_example, keras.ops.convert_to_numpy(model(x_example, training=False)))
     mlflow.set_tracking_uri(client.tracking_uri)
-    with mlflow.start_run(run_id=run_id):
+    mlflow.start_run(run_id=run_id)
+    try:
         info = mlflow.keras.log_model(
             model,
             name=re.sub(r"[/:.%\"']", "_", run_name),  # characters MLflow refuses in a model name
             signature=signature,
             pip_requirements=[f"{package}=={version}" for package, version in pins.items()],
         )
-        client.set_tag(run_id, names.TAG_MODEL_URI, info.model_uri)
-        # Leaving the block would end the run FINISHED: train() ends it, with the status it earned.
+    finally:
         mlflow.end_run(RunStatus.to_string(RunStatus.RUNNING))
+    client.set_tag(run_id, names.TAG_MODEL_URI, info.model_uri)

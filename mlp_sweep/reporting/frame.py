@@ -196,11 +196,8 @@ def summarize(runs: pd.DataFrame, holm: bool = True, costs: Sequence[str] = DEFA
     if kept.empty:
         raise ValueError("no run of this sweep can be compared: every one is unfinished, failed or pruned")
     table = stats.summarize(kept, holm)
-    for cost in costs:  # a cost no run logged (runs from before it was): no config is on its front
+    for cost in costs:  # a cost the summary does not carry: its mean per config, NaN where no run logged it
         if cost not in table and f"{cost}_mean" not in table:
-            table[f"{cost}_mean"] = (
-                kept[cost].groupby(kept["group"]).mean().reindex(table["group"]).to_numpy()
-                if cost in kept
-                else math.nan
-            )
+            means = kept.groupby("group")[cost].mean() if cost in kept else pd.Series(dtype=float)
+            table[f"{cost}_mean"] = table["group"].map(means).astype(float)
     return pareto.front_columns(table, costs)

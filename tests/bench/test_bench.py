@@ -12,6 +12,13 @@ from mlp_sweep import names
 from mlp_sweep.bench.compute import ARMS, QUICK_CONFIGS, epoch_flops, layer_weights
 
 
+def run_module(module: str, *args: str, cwd, timeout: int) -> subprocess.CompletedProcess:
+    """``python -m <module> <args>`` as a user runs a benchmark, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def test_epoch_flops_of_a_tiny_mlp_counted_by_hand():
     # 2 inputs -> 3 hidden -> 2 classes: layer 1 has 2*3 weights + 3 biases = 9, layer 2 3*2 + 2 = 8.
     assert layer_weights([3], inputs=2, classes=2) == [9, 8]
@@ -29,12 +36,8 @@ def test_the_notebook_models_weights():
 @pytest.mark.slow
 def test_quick_bench_writes_sane_json(tiny_mnist, tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "mlp_sweep.bench.compute", "--quick", "--data-dir", str(tiny_mnist), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_module(
+        "mlp_sweep.bench.compute", "--quick", "--data-dir", str(tiny_mnist), "--out", str(out), cwd=ROOT, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| config |" in result.stdout
@@ -86,24 +89,18 @@ def test_profile_counts_each_top_level_op_once_per_step():
 @requires("jax", extra="jax")
 def test_profile_of_a_real_step_on_jax(tiny_mnist, tmp_path):
     out = tmp_path / "profile.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlp_sweep.bench.profile",
-            "--configs",
-            "mlp2-bn_dropout",
-            "--epochs",
-            "1",
-            "--out",
-            str(out),
-            "experiment=smoke",
-            f"dataset.data_dir={tiny_mnist}",
-            "dataset.verify_checksum=false",
-        ],
+    result = run_module(
+        "mlp_sweep.bench.profile",
+        "--configs",
+        "mlp2-bn_dropout",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "experiment=smoke",
+        f"dataset.data_dir={tiny_mnist}",
+        "dataset.verify_checksum=false",
         cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -143,23 +140,17 @@ def test_grid_breakdown_of_runs_with_known_times(tmp_path):
 @pytest.mark.slow
 def test_quick_budget_runs_the_three_arms_as_commands_and_reads_them_back(tiny_mnist, tmp_path):
     out, report = tmp_path / "budget.json", tmp_path / "front"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlp_sweep.bench.budget",
-            "--quick",
-            "--out",
-            str(out),
-            "--report",
-            str(report),
-            f"dataset.data_dir={tiny_mnist}",
-            "dataset.verify_checksum=false",
-            "tracking.log_model=false",
-        ],
+    result = run_module(
+        "mlp_sweep.bench.budget",
+        "--quick",
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+        f"dataset.data_dir={tiny_mnist}",
+        "dataset.verify_checksum=false",
+        "tracking.log_model=false",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
