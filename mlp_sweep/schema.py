@@ -22,16 +22,21 @@ from mlp_sweep.errors import ConfigError
 @dataclass
 class DatasetConf:
     name: str = MISSING
-    # Folder with the four MNIST IDX files (gzipped or not) or Keras' mnist.npz.
-    # null: $MLP_SWEEP_DATA_DIR, else Keras' own download and cache.
+    # A published dataset (mnist | fashion_mnist): checked against its SHA-256 sums, and
+    # downloaded by Keras when no folder is given. null: data of your own (docs/data.md).
+    source: Optional[str] = None
+    # Folder with the four IDX files (MNIST's names, gzipped or not) or one npz archive
+    # (x_train, y_train, x_test, y_test). null: $MLP_SWEEP_DATA_DIR, else Keras' download.
     data_dir: Optional[str] = None
-    # Held out of the 60,000 training images; the split ignores trainer.seed.
+    # Held out of the training set; the split ignores trainer.seed.
     val_size: int = 10_000
     split_seed: int = 0
+    # Hold validation out class by class, in the training set's proportions.
+    stratify: bool = False
     # Subsets for quick runs (null: everything that is left).
     train_size: Optional[int] = None
     test_size: Optional[int] = None
-    # Refuse files whose content is not the published MNIST.
+    # Refuse files whose content is not the published dataset's (where dataset.source names one).
     verify_checksum: bool = True
 
 
@@ -68,11 +73,21 @@ class OptimizerConf:
 
 
 @dataclass
+class EarlyStoppingConf:
+    # Stop once `monitor` has not improved for this many epochs, and keep the best epoch's
+    # weights for the test set. null: off (every run trains trainer.epochs).
+    patience: Optional[int] = None
+    # val_loss (lowest is best) or val_accuracy (highest is best): chosen on validation, never test.
+    monitor: str = "val_loss"
+
+
+@dataclass
 class TrainerConf:
     # The notebook's schedule.
     epochs: int = 20
     batch_size: int = 128
     seed: int = 0
+    early_stopping: EarlyStoppingConf = field(default_factory=EarlyStoppingConf)
     # Batches run per call into the backend: same numbers, less Python overhead; the NaN
     # check on the loss then runs once per 32 batches (docs/performance.md; 1 is Keras' default).
     steps_per_execution: int = 32
@@ -136,6 +151,9 @@ class ReportConf:
     # The costs the Pareto front weighs validation accuracy against: n_params,
     # epoch_time_s (mean over epochs) and predict_ms_per_1k.
     costs: list[str] = field(default_factory=lambda: ["n_params", "epoch_time_s"])
+    # The epoch each run is compared at: final (its last), or best (its best validation epoch,
+    # as trainer.early_stopping.monitor chooses it; with early stopping, the weights it was tested with).
+    at: str = "final"
 
 
 @dataclass
@@ -151,6 +169,8 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+PUBLISHED_DATASETS = ("mnist", "fashion_mnist")  # dataset.source: those whose checksums mlp_sweep.core.data knows
+MONITORS = ("val_loss", "val_accuracy")  # what early stopping may watch: validation only
 PRUNERS = ("median", "hyperband", "none")
 DIRECTIONS = ("maximize", "minimize")
 # What a search may optimise and a report weigh accuracy against: the metrics every run logs
@@ -166,6 +186,7 @@ OBJECTIVES = (
     "train_time_s",
 )
 COSTS = ("n_params", "epoch_time_s", "predict_ms_per_1k", "train_time_s")
+REPORT_AT = ("final", "best")
 BACKENDS = ("tensorflow", "jax")
 # Keras' element-wise activations (keras.activations), checked here so that a typo is
 # refused before TensorFlow loads. Not glu (it halves a layer) nor threshold (it needs arguments).
@@ -215,12 +236,12 @@ INITIALIZERS = {
     "variance_scaling": ("scale", "seed"),
 }
 CONF_MODULE = "mlp_sweep.conf"  # conf/ of the repo, installed as a package (pyproject.toml)
-MNIST_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds
+PUBLISHED_TRAIN_IMAGES = 60_000  # what a checksum-verified training set holds (MNIST and Fashion-MNIST alike)
 
 
 # Keys that do not change what a run computes: left out of the config hash.
-# The data is covered by its checksum, so where it lies (data_dir) and whether it
-# was compared with MNIST's published sums (verify_checksum) do not count, nor how a
+# The data is covered by its checksum, so where it lies (data_dir), which published set
+# it claims to be (source) and whether that was checked (verify_checksum) do not count, nor how a
 # search proposed the config (search: its trial, study, replicates).
 HASH_EXCLUDED = (
     "trainer.seed",
@@ -229,6 +250,7 @@ HASH_EXCLUDED = (
     "trainer.compile_cache",
     "tracking",
     "dataset.data_dir",
+    "dataset.source",
     "dataset.verify_checksum",
     "search",
     "report",
@@ -313,9 +335,22 @@ def validate(cfg: DictConfig) -> None:
     need(t.steps_per_execution > 0, f"trainer.steps_per_execution={t.steps_per_execution} must be > 0")
     need(t.threads is None or t.threads > 0, f"trainer.threads={t.threads} must be > 0, or null for the default")
     need(t.backend in BACKENDS, f"trainer.backend={t.backend!r} is unknown: choose one of {', '.join(BACKENDS)}")
+    stop = t.early_stopping
+    need(
+        stop.patience is None or stop.patience >= 0,
+        f"trainer.early_stopping.patience={stop.patience} must be >= 0 (epochs without improvement), or null for off",
+    )
+    need(
+        stop.monitor in MONITORS,
+        f"trainer.early_stopping.monitor={stop.monitor!r} is unknown: choose one of {', '.join(MONITORS)}",
+    )
     need(
         len(cfg.report.costs) > 0 and set(cfg.report.costs) <= set(COSTS),
         f"report.costs={list(cfg.report.costs)}: give one or more of {', '.join(COSTS)}",
+    )
+    need(
+        cfg.report.at in REPORT_AT,
+        f"report.at={cfg.report.at!r} is unknown: choose one of {', '.join(REPORT_AT)}",
     )
     problems += search_problems(cfg.search)
     need(
@@ -328,16 +363,22 @@ def validate(cfg: DictConfig) -> None:
         cfg.search.grace_epochs > 0,
         f"search.grace_epochs={cfg.search.grace_epochs} must be > 0, e.g. search.grace_epochs=3",
     )
+    need(
+        d.source is None or d.source in PUBLISHED_DATASETS,
+        f"dataset.source={d.source!r} is unknown: choose one of {', '.join(PUBLISHED_DATASETS)}, "
+        "or null for data of your own in dataset.data_dir",
+    )
     need(d.val_size > 0, f"dataset.val_size={d.val_size} must be > 0")
     for key in ("train_size", "test_size"):
         size = d[key]
         need(size is None or size > 0, f"dataset.{key}={size} must be > 0, or null for all")
-    if d.verify_checksum:  # verified MNIST has a known size: refuse a split that cannot fit before reading it
+    if d.source and d.verify_checksum:  # a verified published set has a known size: refuse a split that cannot fit
         wanted = d.val_size + (d.train_size or 1)
         need(
-            wanted <= MNIST_TRAIN_IMAGES,
+            wanted <= PUBLISHED_TRAIN_IMAGES,
             f"dataset.val_size={d.val_size} + dataset.train_size={d.train_size or '(the rest, at least 1)'} "
-            f"exceeds MNIST's {MNIST_TRAIN_IMAGES} training images; lower dataset.val_size or dataset.train_size",
+            f"exceeds {d.source}'s {PUBLISHED_TRAIN_IMAGES} training images; lower dataset.val_size or "
+            "dataset.train_size",
         )
     if problems:
         raise ConfigError(  # one problem: one line

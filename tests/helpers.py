@@ -20,7 +20,7 @@ from omegaconf import DictConfig, open_dict
 
 from mlp_sweep import names, schema
 from mlp_sweep.bench.store import free_port  # noqa: F401 (the tests' too)
-from mlp_sweep.core.data import to_idx
+from mlp_sweep.core.data import NPZ_KEYS, to_idx
 from mlp_sweep.names import ENV_DATA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,23 +31,45 @@ ARTIFACTS = set(names.RUN_ARTIFACTS)
 make_cfg = schema.compose  # conf/ with overrides, as ``python -m mlp_sweep`` composes it
 
 
-def write_mnist_like(folder: Path, n_train: int = 3000, n_test: int = 500, gz: bool = True, seed: int = 0) -> Path:
-    """Write random 28x28 images with labels as the four MNIST IDX files."""
-    rng = np.random.default_rng(seed)
+def write_dataset(folder: Path, arrays: dict[str, np.ndarray], fmt: str = "idx", gz: bool = True) -> Path:
+    """Write x_train, y_train, x_test, y_test as the four IDX files (MNIST's names) or as one npz archive."""
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    for name, array in arrays.items():
-        raw = to_idx(array)
+    if fmt == "npz":
+        np.savez(folder / "data.npz", **arrays)
+        return folder
+    for name, key in NPZ_KEYS.items():
+        raw = to_idx(arrays[key])
         if gz:
             (folder / f"{name}.gz").write_bytes(gzip.compress(raw))
         else:
             (folder / name).write_bytes(raw)
     return folder
+
+
+def write_mnist_like(folder: Path, n_train: int = 3000, n_test: int = 500, gz: bool = True, seed: int = 0) -> Path:
+    """Write random 28x28 images with labels as the four MNIST IDX files."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    return write_dataset(folder, arrays, gz=gz)
+
+
+def blobs(shape: tuple[int, ...], n_classes: int, n_train: int, n_test: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A learnable dataset of any shape: each class is a fixed random uint8 image plus noise."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.integers(0, 256, (n_classes, *shape))
+
+    def draw(n):
+        y = np.arange(n) % n_classes  # every class present
+        noise = rng.normal(0, 40, (n, *shape))
+        return np.clip(prototypes[y] + noise, 0, 255).astype(np.uint8), y.astype(np.uint8)
+
+    (x_train, y_train), (x_test, y_test) = draw(n_train), draw(n_test)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
 def all_runs(store: str) -> list:

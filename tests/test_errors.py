@@ -126,7 +126,7 @@ def test_validation_larger_than_own_training_set_is_refused_before_training(tiny
     train_refuses(
         cfg,
         DataError,
-        r"dataset.val_size=2500 \+ train size 1000 exceeds the 3000 training images; "
+        r"dataset.val_size=2500 \+ dataset.train_size=1000 exceeds the 3000 training samples; "
         r"lower dataset.val_size or dataset.train_size",
         store,
     )

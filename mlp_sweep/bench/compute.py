@@ -186,8 +186,9 @@ def project_epochs(cfg) -> list[float]:
     return [m.value for m in sorted(history, key=lambda m: m.step)]
 
 
-def keras_default_epochs(cfg, x, y, validation, epochs: int) -> list[float]:
-    """The config's model, compiled at Keras' defaults (one batch per call, XLA as Keras decides), fitted on (x, y)."""
+def keras_default_epochs(cfg, s, x, y, validation, epochs: int) -> list[float]:
+    """The config's model for the data ``s``, compiled at Keras' defaults (one batch per call, XLA as Keras
+    decides), fitted on (x, y)."""
     import keras
 
     from mlp_sweep.core.run import compiled_model
@@ -200,7 +201,7 @@ def keras_default_epochs(cfg, x, y, validation, epochs: int) -> list[float]:
             times.append(time.perf_counter() - self.started)
 
     times: list[float] = []
-    model = compiled_model(cfg, keras_defaults=True)
+    model = compiled_model(cfg, s, keras_defaults=True)
     model.fit(
         x,
         y,
@@ -220,9 +221,9 @@ def run_arm(arm: str, cfg, s) -> list[float]:
     if arm == "project":
         return project_epochs(cfg)
     if arm == "keras":
-        return keras_default_epochs(cfg, s.x_train, s.y_train, (s.x_val, s.y_val), epochs)
+        return keras_default_epochs(cfg, s, s.x_train, s.y_train, (s.x_val, s.y_val), epochs)
     everything = np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val])  # all 60,000
-    return keras_default_epochs(cfg, *everything, (s.x_test, s.y_test), epochs)
+    return keras_default_epochs(cfg, s, *everything, (s.x_test, s.y_test), epochs)
 
 
 def arm_samples(arm: str, s) -> tuple[int, int]:

@@ -81,7 +81,7 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
     model_name, reg = name.split("-", 1)
     cfg = schema.compose(f"model={model_name}", f"reg={reg}", "trainer.backend=jax", *overrides)
     s = load_data(cfg)
-    model = compiled_model(cfg)
+    model = compiled_model(cfg, s)
 
     def fit(n):
         return model.fit(

@@ -4,21 +4,20 @@ from collections.abc import Mapping, Sequence
 
 import keras
 
-INPUT_DIM = 28 * 28
-N_CLASSES = 10
-
 
 def build_mlp(
     widths: Sequence[int],
     *,
+    input_dim: int,
+    n_classes: int,
     initializers: Sequence[str | Mapping] = ("glorot_uniform",),
     activation: str = "relu",
     batch_norm: bool = False,
     dropout: float = 0.0,
-    input_dim: int = INPUT_DIM,
-    n_classes: int = N_CLASSES,
 ) -> keras.Model:
-    """Dense -> [BatchNorm] -> [Dropout] per hidden layer, then a softmax output.
+    """Dense -> [BatchNorm] -> [Dropout] per hidden layer, then a softmax output over ``n_classes``.
+
+    ``input_dim`` and ``n_classes`` come from the data; the hidden widths from the config.
 
     ``initializers`` holds one Keras initializer (a name, or a
     ``{"name": ..., "args": {...}}`` mapping) per hidden layer, or one for all.

@@ -95,16 +95,18 @@ def load_data(cfg: DictConfig) -> data.Splits:
     d = cfg.dataset
     return data.load(
         data_dir=d.data_dir,
+        source=d.source,
         val_size=d.val_size,
         split_seed=d.split_seed,
         train_size=d.train_size,
         test_size=d.test_size,
         verify_checksum=d.verify_checksum,
+        stratify=d.stratify,
     )
 
 
-def compiled_model(cfg: DictConfig, keras_defaults: bool = False) -> keras.Model:
-    """The config's model, seeded and compiled, in a fresh session on the config's threads.
+def compiled_model(cfg: DictConfig, s: data.Splits, keras_defaults: bool = False) -> keras.Model:
+    """The config's model for the data ``s``, seeded and compiled, in a fresh session on the config's threads.
 
     ``keras_defaults`` leaves out the speed settings, as a plain Keras script
     would (the benchmark's comparison arms).
@@ -112,7 +114,15 @@ def compiled_model(cfg: DictConfig, keras_defaults: bool = False) -> keras.Model
     runtime.use_threads(cfg.trainer.threads)
     plain = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in ("model", "reg", "optimizer")}
     options = {} if keras_defaults else runtime.compile_options(cfg.trainer.steps_per_execution)
-    return step.seeded_model(plain["model"], plain["reg"], plain["optimizer"], cfg.trainer.seed, options)
+    return step.seeded_model(
+        plain["model"],
+        plain["reg"],
+        plain["optimizer"],
+        cfg.trainer.seed,
+        options,
+        input_dim=s.input_dim,
+        n_classes=s.n_classes,
+    )
 
 
 def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str, float]:
@@ -141,13 +151,15 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
     claim = resume.claim(client, experiment_id, point, name, tags, rerun=cfg.tracking.rerun)
     if claim.holder is not None:
         return reuse(client, claim.holder, name, job.parent_run_id)
-    model = compiled_model(cfg)
+    model = compiled_model(cfg, splits)
     run_id = claim.run_id
     try:
         params = {
             **identity.flat_params(cfg),
             "n_params": model.count_params(),
             "n_hidden_layers": len(cfg.model.widths),
+            "input_dim": splits.input_dim,
+            "n_classes": splits.n_classes,
         }
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         log_dataset(client, run_id, splits, cfg)
@@ -195,7 +207,7 @@ def log_dataset(client: MlflowClient, run_id: str, s: data.Splits, cfg: DictConf
     """The data as an MLflow dataset input, its digest the checksum: the UI's Dataset column shows what each run saw."""
     with warnings.catch_warnings():  # MLflow registers its local source class twice, then warns it is ambiguous
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
-        source = str(data.resolve_data_dir(cfg.dataset.data_dir) or "keras.datasets.mnist")
+        source = str(data.resolve_data_dir(cfg.dataset.data_dir) or f"keras.datasets.{cfg.dataset.source}")
         dataset = mlflow.data.from_numpy(
             s.x_train, targets=s.y_train, name=cfg.dataset.name, digest=s.sha256[:MAX_DIGEST_CHARS], source=source
         )
@@ -224,13 +236,15 @@ def fit_and_evaluate(
         client, run_id, name, cfg.trainer.epochs, print_lines=progress == "line", stop_rule=stop_rule
     )
     started = time.perf_counter()
+    stop = OmegaConf.to_container(cfg.trainer.early_stopping)
     history = step.fit(
-        model, s, cfg.trainer.epochs, cfg.trainer.batch_size, [tracker], verbose=1 if progress == "bar" else 0
+        model, s, cfg.trainer.epochs, cfg.trainer.batch_size, [tracker], 1 if progress == "bar" else 0, stop
     )
     train_time = time.perf_counter() - started
     test, predicted = step.evaluate(model, s)
 
     final = {k: float(v[-1]) for k, v in history.items() if k in names.EPOCH_METRICS}
+    final |= best_epoch(history, stop["monitor"], cfg.trainer.epochs if stop["patience"] is not None else None)
     final |= {
         **test,
         "train_time_s": train_time,
@@ -240,7 +254,8 @@ def fit_and_evaluate(
     if tracker.stopped_at is not None:
         final[names.PRUNED_AT] = tracker.stopped_at
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, final[k], now, 0) for k in names.FINAL_METRICS])
+    once = [k for k in final if k not in names.EPOCH_METRICS and k != names.PRUNED_AT]  # FINAL_METRICS and the best
+    client.log_batch(run_id, metrics=[Metric(k, final[k], now, 0) for k in once])
     client.log_figure(run_id, figures.curves(history, name), names.CURVES_PNG)
     client.log_figure(run_id, figures.confusion_matrix(s.y_test, predicted, name), names.CONFUSION_PNG)
     summary: list[str] = []
@@ -248,6 +263,18 @@ def fit_and_evaluate(
     client.log_text(run_id, "\n".join(summary), names.SUMMARY_TXT)
     client.log_text(run_id, tracking.redact_text(OmegaConf.to_yaml(cfg, resolve=True)), names.CONFIG_YAML)
     return final
+
+
+def best_epoch(history: Mapping[str, Sequence[float]], monitor: str, planned: int | None) -> dict[str, float]:
+    """The epoch (1-based) whose ``monitor`` was best, and that best: every run logs them, so that a report
+    can compare runs at their best validation epoch. ``planned``: the epochs of a run that may stop early;
+    where it stopped before them, ``stopped_epoch`` too."""
+    values = np.asarray(history[monitor], dtype=float)
+    best = int(np.argmax(values) if "accuracy" in monitor else np.argmin(values))  # the first of equal bests
+    found = {names.BEST_EPOCH: best + 1.0, names.best_metric(monitor): float(values[best])}
+    if planned is not None and len(values) < planned:
+        found[names.STOPPED_EPOCH] = float(len(values))
+    return found
 
 
 PREDICT_ROWS = 1000

@@ -16,8 +16,18 @@ from mlp_sweep.core.data import Splits
 from mlp_sweep.core.model import build_mlp, build_optimizer
 
 
-def seeded_model(model: Mapping, reg: Mapping, optimizer: Mapping, seed: int, compile_options: Mapping) -> keras.Model:
-    """A fresh session, seeded, with the model and optimizer compiled.
+def seeded_model(
+    model: Mapping,
+    reg: Mapping,
+    optimizer: Mapping,
+    seed: int,
+    compile_options: Mapping,
+    *,
+    input_dim: int,
+    n_classes: int,
+) -> keras.Model:
+    """A fresh session, seeded, with the model and optimizer compiled, shaped for the data
+    (``input_dim`` features in, ``n_classes`` probabilities out).
 
     ``compile_options`` are speed settings that leave the numbers as they are
     (steps_per_execution, jit_compile): the caller's, not the computation's.
@@ -26,6 +36,8 @@ def seeded_model(model: Mapping, reg: Mapping, optimizer: Mapping, seed: int, co
     keras.utils.set_random_seed(seed)
     built = build_mlp(
         widths=list(model["widths"]),
+        input_dim=input_dim,
+        n_classes=n_classes,
         initializers=list(model["initializers"]),
         activation=model["activation"],
         batch_norm=reg["batch_norm"],
@@ -47,8 +59,22 @@ def fit(
     batch_size: int,
     callbacks: Sequence[keras.callbacks.Callback],
     verbose: int,
+    early_stopping: Mapping | None = None,
 ) -> dict[str, list[float]]:
-    """Fit on train, validating on val after each epoch; Keras' history (metric -> value per epoch)."""
+    """Fit on train, validating on val after each epoch; Keras' history (metric -> value per epoch).
+
+    ``early_stopping`` (``patience``, ``monitor``): stop once the monitored
+    validation metric has not improved for ``patience`` epochs, and end with the
+    weights of its best epoch, so the test set only ever sees the epoch chosen
+    on validation. Keras restores them whether or not training stopped early.
+    """
+    if early_stopping and early_stopping.get("patience") is not None:
+        callbacks = [
+            *callbacks,
+            keras.callbacks.EarlyStopping(
+                monitor=early_stopping["monitor"], patience=early_stopping["patience"], restore_best_weights=True
+            ),
+        ]
     return model.fit(
         s.x_train,
         s.y_train,

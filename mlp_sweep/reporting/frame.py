@@ -19,7 +19,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import names
+from mlp_sweep import names, schema
 from mlp_sweep.errors import TrackingError
 from mlp_sweep.reporting import pareto, stats
 from mlp_sweep.store import history, identity, resume, tracking
@@ -30,6 +30,8 @@ COMPARED = ("accuracy", "val_accuracy", "test_accuracy", "test_loss", "val_loss"
 CURVES = ("val_loss", "val_accuracy")  # the report's figures
 CURVE_METRICS = ("epoch_time_s", *CURVES)  # what the report reads of each run's history
 DEFAULT_COSTS = ("n_params", "epoch_time_s")
+AT = schema.REPORT_AT  # which epoch a report compares: each run's last, or its best validation epoch
+TEST_METRICS = ("test_loss", "test_accuracy")
 NO_SUCH_SWEEP = (
     "no run or sweep {sweep!r} in {uri}: pass the parent run id or name of a sweep "
     "(the `mlflow ui` shows both), or leave out --sweep for the latest sweep"
@@ -125,7 +127,7 @@ def left_out(run: Run) -> str | None:
 
 
 def sweep_frame(
-    client: MlflowClient, parent: Run, curves: Sequence[str] = ()
+    client: MlflowClient, parent: Run, curves: Sequence[str] = (), at: str = "final"
 ) -> tuple[pd.DataFrame, dict[str, dict[str, pd.Series]]]:
     """One row per run of the sweep (its own and those it reused), and the per-epoch ``curves`` of the runs.
 
@@ -133,17 +135,35 @@ def sweep_frame(
     ``config`` (model-reg), ``group`` (what its seeds share), ``grid_point``, ``config_hash``, ``data``,
     ``code``, ``left_out`` (why it cannot be compared, or None), ``pruned_at_epoch`` (where a search's pruner
     stopped it, or None), ``params.<key>``, and every metric at its last value except ``epoch_time_s``: the
-    mean over its epochs.
+    mean over its epochs. ``at="best"``: the per-epoch metrics at each run's best validation epoch instead
+    (:func:`at_best`).
     """
     runs = sweep_runs(client, parent)
-    keys = tuple(dict.fromkeys(["epoch_time_s", *curves]))
+    keys = tuple(dict.fromkeys(["epoch_time_s", *curves, *(names.EPOCH_METRICS if at == "best" else ())]))
     histories = history.metric_histories(client, [r.info.run_id for r in runs], keys)
     series = {
         run_id: {k: pd.Series(steps, dtype=float).sort_index() for k, steps in by_key.items()}
         for run_id, by_key in histories.items()
     }
     rows = [run_row(run, series[run.info.run_id]["epoch_time_s"]) for run in runs]
+    if at == "best":
+        rows = [at_best(row, series[row["run_id"]]) for row in rows]
     return pd.DataFrame(rows, columns=None if rows else ["run_id", "left_out", "group"]), series
+
+
+def at_best(row: dict, curves: dict[str, pd.Series]) -> dict:
+    """A run's row at its best validation epoch (its ``best_epoch``; runs from before 0.3.0: lowest val_loss).
+
+    The test metrics stay only where early stopping restored that epoch's weights before the test set
+    was touched; a run that trained on has no test result for its best epoch, so they become NaN.
+    """
+    val_loss = curves.get("val_loss", pd.Series(dtype=float))
+    best = row.get(names.BEST_EPOCH)
+    if best is None or math.isnan(best):
+        best = float(val_loss.idxmin()) if len(val_loss) else math.nan
+    at = {k: curves[k].get(int(best), math.nan) for k in names.EPOCH_METRICS if k != "epoch_time_s" and k in curves}
+    restored = row.get("params.trainer.early_stopping.patience") not in (None, "None")
+    return {**row, **at, names.BEST_EPOCH: best, **({} if restored else dict.fromkeys(TEST_METRICS, math.nan))}
 
 
 def run_row(run: Run, epoch_times: pd.Series) -> dict:
@@ -172,16 +192,17 @@ def run_row(run: Run, epoch_times: pd.Series) -> dict:
 
 
 def load_sweep(
-    sweep: str | None = None, tracking_uri: str | None = None, experiment: str | None = None
+    sweep: str | None = None, tracking_uri: str | None = None, experiment: str | None = None, at: str = "final"
 ) -> pd.DataFrame:
     """A sweep's runs as a DataFrame, one row per run (:func:`sweep_frame`), read through the report's bulk reads.
 
     ``sweep``: its parent run's id or name (``sweep-20261201-101500``); None for the latest sweep.
     ``tracking_uri``: as ``tracking.uri`` (None: $MLFLOW_TRACKING_URI, else ./mlflow.db).
+    ``at``: "final" (each run's last epoch) or "best" (its best validation epoch).
     """
     client, uri = open_store(tracking_uri)
     with store_errors(uri):
-        return sweep_frame(client, find_sweep(client, uri, sweep, experiment))[0]
+        return sweep_frame(client, find_sweep(client, uri, sweep, experiment), at=at)[0]
 
 
 def comparable(runs: pd.DataFrame) -> pd.DataFrame:

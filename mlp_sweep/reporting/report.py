@@ -52,6 +52,8 @@ class Report:
     costs: Sequence[str] = DEFAULT_COSTS
     search_front: pd.DataFrame | None = None  # a multi-objective search: its trials on the study's Pareto front
     search_objectives: Sequence[str] = ()
+    data: str = ""  # the datasets the runs saw, with their shapes (:func:`datasets`)
+    at: str = "final"  # the epoch compared: each run's last, or its best validation epoch
 
     def search_front_title(self) -> str:
         goals = " against ".join(self.search_objectives)
@@ -60,12 +62,13 @@ class Report:
     def text(self) -> str:
         """The console version: header, table, notes, footnotes, where the files went."""
         lines = [
-            header(self.parent, self.summary),
+            header(self.parent, self.summary, self.data),
             "",
             self.table.to_string(index=False),
             "",
             *self.notes,
             textwrap.fill(stats.footnote(self.holm).replace("`", ""), width=110),
+            textwrap.fill(epoch_note(self.at).replace("`", ""), width=110),
             textwrap.fill(self.front_note, width=110),
             *(
                 [self.search_front_title() + ":", self.search_front.to_string(index=False)]
@@ -77,11 +80,37 @@ class Report:
         return "\n".join(lines)
 
 
-def header(parent: Run, summary: pd.DataFrame) -> str:
+def header(parent: Run, summary: pd.DataFrame, data: str) -> str:
     started = time.strftime("%Y-%m-%d %H:%M", time.localtime(parent.info.start_time / 1000))
     return (
         f"Sweep {parent.info.run_name} (run {parent.info.run_id}, started {started}): "
-        f"{len(summary)} configs from {int(summary['n'].sum())} runs"
+        f"{len(summary)} configs from {int(summary['n'].sum())} runs" + (f" on {data}" if data else "")
+    )
+
+
+def datasets(runs: pd.DataFrame) -> str:
+    """``mnist (784 inputs, 10 classes)``: each dataset the runs saw, by name, with the shape the models were built
+    for. Runs on different datasets never pool: their config hashes and data checksums differ."""
+    columns = ["params.dataset.name", "params.input_dim", "params.n_classes"]
+    if columns[0] not in runs:
+        return ""
+    seen = runs.reindex(columns=columns).drop_duplicates().fillna("?")
+    return ", ".join(f"{name} ({width} inputs, {classes} classes)" for name, width, classes in seen.itertuples(False))
+
+
+def epoch_note(at: str) -> str:
+    """Which epoch the table compares, and why choosing it keeps the test set untouched."""
+    if at == "best":
+        return (
+            "Compared at each run's best validation epoch (`--at best`: its `best_epoch`, chosen on "
+            "`trainer.early_stopping.monitor`, val_loss unless set); the epoch is chosen on validation alone, so the "
+            "test set stays untouched by the choice. Test metrics are shown only for runs whose early stopping "
+            "restored that epoch's weights before the test set was touched; others show –."
+        )
+    return (
+        "Compared at each run's final epoch (`--at best` compares at each run's best validation epoch). A run with "
+        "early stopping (`trainer.early_stopping.patience`) ends at the epoch it stopped and is tested with its best "
+        "validation epoch's weights, chosen on validation alone: the test set stays untouched by the choice."
     )
 
 
@@ -111,7 +140,7 @@ def markdown(report: Report) -> str:
         [
             f"# Comparison of sweep {report.parent.info.run_name}",
             "",
-            header(report.parent, report.summary) + ".",
+            header(report.parent, report.summary, report.data) + ".",
             "",
             report.table.to_markdown(
                 index=False,
@@ -122,6 +151,8 @@ def markdown(report: Report) -> str:
             *(f"{n}  " for n in report.notes),
             "",
             stats.footnote(report.holm),
+            "",
+            epoch_note(report.at),
             "",
             "## Accuracy against cost",
             "",
@@ -235,16 +266,18 @@ def make_report(
     holm: bool = True,
     client: MlflowClient | None = None,
     costs: Sequence[str] = DEFAULT_COSTS,
+    at: str = "final",
 ) -> Report:
     """Build the comparison of one sweep, write its files and log them on the parent run.
 
     ``client``: the store a sweep already holds open; else the one ``tracking_uri`` names is opened.
     ``costs``: what the accuracy-cost front weighs validation accuracy against (``report.costs``).
+    ``at``: compare each run at its "final" epoch or at its "best" validation epoch (``report.at``).
     """
     client, uri = (client, client.tracking_uri) if client is not None else open_store(tracking_uri)
     with store_errors(uri):
         parent = find_sweep(client, uri, sweep, experiment)
-        runs, curves = frame.sweep_frame(client, parent, CURVES)
+        runs, curves = frame.sweep_frame(client, parent, CURVES, at)
         kept, notes = frame.comparable(runs), left_out_notes(runs)
         if kept.empty:
             raise TrackingError(
@@ -263,6 +296,8 @@ def make_report(
             holm,
             pareto.footnote(kept, summary, costs),
             costs,
+            data=datasets(kept),
+            at=at,
         )
         study = search_figures.load_study(parent)
         if study is not None and len(study.directions) > 1 and study.best_trials:
@@ -290,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
         "predict_ms_per_1k, train_time_s (default: %(default)s)",
     )
     parser.add_argument(
+        "--at",
+        choices=frame.AT,
+        default="final",
+        help="compare each run at its final epoch, or at its best validation epoch (default: %(default)s)",
+    )
+    parser.add_argument(
         "--holm",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -302,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --costs {args.costs}: give one or more of {', '.join(COST_AXES)}", file=sys.stderr)
         return 1
     try:
-        report = make_report(args.sweep, args.experiment, args.tracking_uri, args.out, args.holm, costs=costs)
+        report = make_report(
+            args.sweep, args.experiment, args.tracking_uri, args.out, args.holm, costs=costs, at=args.at
+        )
     except MlpSweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

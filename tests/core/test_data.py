@@ -12,7 +12,7 @@ from mlp_sweep import names
 from mlp_sweep.core import data
 from mlp_sweep.errors import DataError
 
-NAMES = list(data.MNIST_SHA256)
+NAMES = list(data.FILES)
 
 
 def read_raw(folder, name):
@@ -36,7 +36,7 @@ def test_reads_keras_npz_with_the_same_checksum_as_idx(tmp_path):
     from_npz = data.read_folder(npz)
     for name in NAMES:
         np.testing.assert_array_equal(from_npz[name], arrays[name])
-    assert data.checksum(from_npz, verify=False) == data.checksum(arrays, verify=False)
+    assert data.checksum(from_npz) == data.checksum(arrays)
 
 
 def test_idx_round_trip_keeps_the_original_bytes(tmp_path):
@@ -71,15 +71,15 @@ def test_checksum_verification_refuses_data_that_is_not_mnist(tmp_path):
 
 @pytest.mark.slow
 def test_the_checksums_in_the_code_are_those_of_the_real_files(real_mnist):
-    for name, expected in data.MNIST_SHA256.items():
+    for name, expected in data.PUBLISHED_SHA256["mnist"].items():
         assert hashlib.sha256(gzip.decompress((real_mnist / f"{name}.gz").read_bytes())).hexdigest() == expected
 
 
 def test_dataset_checksum_identifies_content(tmp_path):
     one = data.read_folder(write_mnist_like(tmp_path / "a", n_train=50, n_test=5, seed=1))
     two = data.read_folder(write_mnist_like(tmp_path / "b", n_train=50, n_test=5, seed=2))
-    assert data.checksum(one, False) != data.checksum(two, False)
-    assert len(data.checksum(one, False)) == len(hashlib.sha256().hexdigest())
+    assert data.checksum(one) != data.checksum(two)
+    assert len(data.checksum(one)) == len(hashlib.sha256().hexdigest())
 
 
 @pytest.mark.slow

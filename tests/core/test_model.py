@@ -10,7 +10,9 @@ from mlp_sweep.core.model import build_mlp, build_optimizer
 def notebook_model(name: str, **reg) -> keras.Model:
     m = make_cfg(f"model={name}").model
     inits = [{"name": i.name, "args": dict(i.args)} for i in m.initializers]
-    return build_mlp(list(m.widths), initializers=inits, activation=m.activation, **reg)
+    return build_mlp(
+        list(m.widths), input_dim=28 * 28, n_classes=10, initializers=inits, activation=m.activation, **reg
+    )
 
 
 @pytest.mark.parametrize("name,n_params", [("mlp2", 290_530), ("mlp3", 322_871), ("mlp5", 661_203)])
