@@ -251,10 +251,10 @@ def summarise(epochs_per_run: list[list[float]], limit_s: float, n_train: int) -
 
 def bench_config(model: str, reg: str, overrides: list[str], gflops: float, repeats: int) -> dict[str, object]:
     """The three arms, rotated ``repeats`` times so that none always runs first, for one config."""
-    from mlp_sweep.core.run import load_data
+    from mlp_sweep.core import data
 
     cfg = schema.compose(f"model={model}", f"reg={reg}", *overrides)
-    s = load_data(cfg)
+    s = data.from_config(cfg.dataset)
     times: dict[str, list[list[float]]] = {arm: [] for arm in ARMS}
     for i in range(repeats):
         for arm in ARMS[i % 3 :] + ARMS[: i % 3]:

@@ -76,11 +76,12 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
     """One config: a warm-up epoch, then ``epochs`` traced; per-step op times of its training step."""
     import jax
 
-    from mlp_sweep.core.run import compiled_model, load_data
+    from mlp_sweep.core import data
+    from mlp_sweep.core.run import compiled_model
 
     model_name, reg = name.split("-", 1)
     cfg = schema.compose(f"model={model_name}", f"reg={reg}", "trainer.backend=jax", *overrides)
-    s = load_data(cfg)
+    s = data.from_config(cfg.dataset)
     model = compiled_model(cfg, s)
 
     def fit(n):

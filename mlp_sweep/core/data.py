@@ -320,3 +320,17 @@ def load(
     return Splits(
         _flat(x_tr), y_tr.astype(i32), _flat(x_va), y_va.astype(i32), _flat(x_te), y_te.astype(i32), sha, classes
     )
+
+
+def from_config(d) -> Splits:
+    """The dataset a config's ``dataset`` group describes (:class:`mlp_sweep.schema.DatasetConf`), loaded."""
+    return load(
+        d.data_dir,
+        source=d.source,
+        val_size=d.val_size,
+        split_seed=d.split_seed,
+        train_size=d.train_size,
+        test_size=d.test_size,
+        verify_checksum=d.verify_checksum,
+        stratify=d.stratify,
+    )

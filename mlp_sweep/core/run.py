@@ -90,21 +90,6 @@ class EpochTracker(keras.callbacks.Callback):
             self.model.stop_training, self.stopped_at = True, self.epoch
 
 
-def load_data(cfg: DictConfig) -> data.Splits:
-    """The config's dataset, read and split."""
-    d = cfg.dataset
-    return data.load(
-        data_dir=d.data_dir,
-        source=d.source,
-        val_size=d.val_size,
-        split_seed=d.split_seed,
-        train_size=d.train_size,
-        test_size=d.test_size,
-        verify_checksum=d.verify_checksum,
-        stratify=d.stratify,
-    )
-
-
 def compiled_model(cfg: DictConfig, s: data.Splits, keras_defaults: bool = False) -> keras.Model:
     """The config's model for the data ``s``, seeded and compiled, in a fresh session on the config's threads.
 
@@ -137,7 +122,7 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
     runtime.check_backend(cfg.trainer.backend)  # refuses a process whose Keras runs another backend
     runtime.use_compile_cache(cfg.trainer.compile_cache)
     client, experiment_id = tracking.open_experiment(cfg.tracking.uri, cfg.tracking.experiment)
-    splits = load_data(cfg)  # its checksum is part of the run's identity
+    splits = data.from_config(cfg.dataset)  # its checksum is part of the run's identity
     versions = runtime.library_versions()
     point = identity.grid_point(cfg, splits.sha256, versions)
     name = identity.run_name(cfg, job.varying)

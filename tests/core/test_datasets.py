@@ -4,6 +4,8 @@ the best epoch's weights for the test set."""
 
 import gzip
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -11,7 +13,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from helpers import all_runs, blobs, smoke_cfg, write_dataset
+from helpers import ROOT, all_runs, blobs, make_cfg, run_cli, smoke_cfg, write_dataset
 from mlp_sweep import names
 from mlp_sweep.core import data
 from mlp_sweep.core.run import train
@@ -167,3 +169,52 @@ def test_early_stopping_stops_and_keeps_the_best_epochs_weights(tmp_path, store)
     probs = keras.ops.convert_to_numpy(restored(s.x_val, training=False))
     val_loss = float(np.mean(-np.log(np.clip(probs[np.arange(len(s.y_val)), s.y_val], 1e-7, 1.0))))
     assert val_loss == pytest.approx(m["best_val_loss"], rel=1e-4)  # the test set saw the best epoch's weights
+
+
+# --- the worked example of docs/data.md -------------------------------------------------------
+
+
+def make_digits5(cwd: Path) -> None:
+    """``python scripts/make_digits5.py``, as docs/data.md runs it, in ``cwd``."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_digits5.py")], cwd=cwd, check=True)
+
+
+def test_the_documented_dataset_of_8x8_digits_in_5_classes_trains(tmp_path, store, monkeypatch):
+    make_digits5(tmp_path)
+    monkeypatch.chdir(tmp_path)  # conf/dataset/digits5.yaml names data/digits5, relative to the launch folder
+    cfg = make_cfg("dataset=digits5", "model=mlp2", "trainer.epochs=5", "tracking.log_model=false")
+    metrics = train(cfg, progress="none")
+    (run,) = all_runs(store)
+    assert (run.data.params["input_dim"], run.data.params["n_classes"]) == ("64", "5")
+    assert metrics["val_accuracy"] > 0.9
+
+
+@pytest.mark.slow
+def test_the_documented_dataset_sweeps_from_the_command_line_with_its_report(tmp_path):
+    make_digits5(tmp_path)
+    result = run_cli(
+        "-m",
+        "dataset=digits5",
+        "model=mlp2,mlp3",
+        "reg=none,bn",
+        "trainer.epochs=3",
+        "tracking.log_model=false",
+        cwd=tmp_path,
+        env={names.ENV_DATA_DIR: ""},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "4 configs from 4 runs on digits5 (64 inputs, 5 classes)" in result.stdout
+    stopped = run_cli(
+        "-m",
+        "dataset=digits5",
+        "model=mlp2",
+        "trainer.epochs=30",
+        "trainer.early_stopping.patience=2",
+        "tracking.log_model=false",
+        cwd=tmp_path,
+    )
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    report = subprocess.run(
+        [sys.executable, "-m", "mlp_sweep", "report", "--at", "best"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert report.returncode == 0 and "Compared at each run's best validation epoch" in report.stdout

@@ -13,9 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from helpers import ARTIFACTS, all_runs, children, parents, run_cli, smoke_cfg, sweep_args
 from mlp_sweep import names
+from mlp_sweep.core import data, runtime
 from mlp_sweep.core import run as train_module
-from mlp_sweep.core import runtime
-from mlp_sweep.core.run import load_data, train
+from mlp_sweep.core.run import train
 from mlp_sweep.errors import DivergedError
 from mlp_sweep.store import identity, resume, tracking
 
@@ -140,7 +140,7 @@ def test_process_tag_tells_dead_from_alive():
 def test_run_orphaned_by_a_dead_process_is_marked_killed_and_a_live_claim_is_respected(tiny_mnist, store, capsys):
     cfg = smoke_cfg(tiny_mnist, store, "model=mlp2", "tracking.log_model=false")
     client, experiment_id = tracking.open_experiment(store, cfg.tracking.experiment)
-    grid_point = identity.grid_point(cfg, load_data(cfg).sha256, runtime.library_versions()).tags()
+    grid_point = identity.grid_point(cfg, data.from_config(cfg.dataset).sha256, runtime.library_versions()).tags()
     orphan = client.create_run(experiment_id, tags={**grid_point, names.TAG_PROCESS: dead_process_tag()}).info.run_id
     live = client.create_run(experiment_id, tags={**grid_point, names.TAG_PROCESS: resume.process_tag()}).info.run_id
 
