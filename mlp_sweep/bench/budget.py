@@ -91,7 +91,6 @@ def best(row) -> dict[str, object]:
         "n_params",
         "epoch_time_s_mean",
         "front",
-        "other",
     )
     return {k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in keys if k in row}
 

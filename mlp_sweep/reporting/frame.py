@@ -132,11 +132,11 @@ def sweep_frame(
     """One row per run of the sweep (its own and those it reused), and the per-epoch ``curves`` of the runs.
 
     Columns: ``run_id``, ``run_name``, ``status``, ``parent_run_id`` (the sweep that trained it), ``seed``,
-    ``config`` (model-reg), ``group`` (what its seeds share), ``grid_point``, ``config_hash``, ``data``,
-    ``code``, ``left_out`` (why it cannot be compared, or None), ``pruned_at_epoch`` (where a search's pruner
-    stopped it, or None), ``params.<key>``, and every metric at its last value except ``epoch_time_s``: the
-    mean over its epochs. ``at="best"``: the per-epoch metrics at each run's best validation epoch instead
-    (:func:`at_best`).
+    ``config`` (its label: ``mlp3-bn``, or its values), ``group`` (what its seeds share), ``grid_point``,
+    ``config_hash``, ``data``, ``code``, ``left_out`` (why it cannot be compared, or None), ``pruned_at_epoch``
+    (where a search's pruner stopped it, or None), ``params.<key>``, and every metric at its last value except
+    ``epoch_time_s``: the mean over its epochs. ``at="best"``: the per-epoch metrics at each run's best validation
+    epoch instead (:func:`at_best`).
     """
     runs = sweep_runs(client, parent)
     keys = tuple(dict.fromkeys(["epoch_time_s", *curves, *(names.EPOCH_METRICS if at == "best" else ())]))

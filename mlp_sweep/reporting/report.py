@@ -31,7 +31,7 @@ from mlp_sweep.reporting.frame import CURVES, DEFAULT_COSTS, find_sweep, open_st
 
 ARTIFACT_DIR = names.REPORT_DIR  # on the parent run
 FILES = ("comparison.md", "comparison.csv", "val_curves.png", "test_accuracy.png")
-TEXT_COLUMNS = ("config", "model", "hidden layers", "BN", "optimizer", "vs best (Welch)", "front", "other")  # left
+TEXT_COLUMNS = ("config", "model", "hidden layers", "BN", "optimizer", "vs best (Welch)", "front")  # left
 COST_AXES = {
     "n_params": "parameters (log scale)",
     "epoch_time_s": "seconds per epoch (mean)",
@@ -129,7 +129,7 @@ def identity_notes(runs: pd.DataFrame) -> list[str]:
     """A sweep whose runs saw different data or code: its rows are split by them, and the reader must know."""
     return [
         f"Note: this sweep holds runs of {runs[column].nunique()} {what} ({', '.join(sorted(runs[column].unique()))}); "
-        f"runs are pooled only within one, and the column `other` tells the rows apart."
+        f"runs are pooled only within one, and rows that differ only in it say `{column} …` in their labels."
         for column, what in (("data", "data checksums"), ("code", "code fingerprints"))
         if runs[column].nunique() > 1
     ]

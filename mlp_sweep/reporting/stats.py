@@ -1,5 +1,8 @@
 """The comparison table: one row per config, its seeds summarised, the best
-chosen on validation accuracy alone and every other config tested against it.
+chosen on validation accuracy alone and every other config compared with it:
+the difference in mean with its Welch interval, and Welch's test where both
+sides have seeds enough for one. Rows are labelled by
+:mod:`mlp_sweep.reporting.labels`.
 
 Plain pandas and scipy on a frame of runs, so it is testable without MLflow;
 :mod:`mlp_sweep.reporting.report` reads the runs and writes the results.
@@ -13,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlp_sweep.schema import is_hashed  # what may differ between the seeds of one config
+from mlp_sweep.reporting.labels import config_labels
 
 # Final-epoch metrics of a run, with the columns that show them. Accuracies are shown in %.
 METRICS = {
@@ -33,8 +36,10 @@ COST_LABELS = {
 }
 SELECT_BY = "val_accuracy"  # never a test metric: the test set only reports
 ALPHA = 0.05
-# Besides params, what tells two configs apart: the data they saw and the code that trained them.
-IDENTITY_COLUMNS = ("data", "code")
+# Seeds a side below which Welch's test has almost no power (two seeds a side let 55 points pass as
+# `≈ best`): such a config gets the difference and its interval, not a verdict.
+MIN_SEEDS = 3
+DIFFERENCE = "Δ vs best, pp (95% CI)"  # the formatted column of diff_vs_best and its interval
 # Params that describe a config in the table; run columns are ``params.<key>``.
 DESCRIBED = (
     "model.name",
@@ -59,17 +64,26 @@ def footnote(holm: bool) -> str:
         "comparisons (`--holm` adjusts them)."
     )
     return (
-        "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`: same config, data "
-        "and code), at the final epoch; s/epoch is the mean wall time of an epoch. Train accuracy is Keras' running "
-        "mean over the last epoch's batches with dropout active, so it is not comparable with validation accuracy "
-        "(measured in inference mode after the epoch). Rows are sorted by mean validation accuracy and the best "
-        "config is chosen on it alone: test metrics are reported, never used to choose. 95% CI: Student's t interval "
-        "of the mean validation accuracy (clipped to 0–100; few seeds make it wide). vs best: Welch's t-test "
-        "(two-sided, unequal variances, `scipy.stats.ttest_ind(equal_var=False)`) of each config's validation "
-        f"accuracies against the best config's; `≈ best`: p ≥ {ALPHA}, not shown to differ from the best (with three "
-        "seeds only large differences can be shown: this is not evidence that the two are equal); `below`: p < "
-        f"{ALPHA}; `untested`: fewer than 2 seeds on one side, so no test is possible. Where the seeds of both configs "
-        "agree exactly there is no noise to weigh: different means are `below` (p = 0), equal ones `≈ best` (p = 1). "
+        "Mean ± sample standard deviation over n seeds (runs that differ only in `trainer.seed`: same config, "
+        "data and code), at the epoch named below; s/epoch is the mean wall time of an epoch. Train accuracy is "
+        "Keras' running mean over the last epoch's batches with dropout active, so it is not comparable with "
+        "validation accuracy (measured in inference mode after the epoch). Rows are sorted by mean validation "
+        "accuracy and the best config is chosen on it alone: test metrics are reported, never used to choose. "
+        "95% CI: Student's t interval of the mean validation accuracy (clipped to 0–100; few seeds make it "
+        "wide). A config is named by its presets (`mlp3-bn_dropout`) only while it equals them; otherwise by its "
+        "values (`mlp3 · dropout 0.47 · adamw lr 2.3e-3`), then by every key the table's configs vary, and by "
+        "`data …` or `code …` where configs differ only in those. vs best: Welch's t-test (two-sided, unequal "
+        "variances, `scipy.stats.ttest_ind(equal_var=False)`) of each config's validation accuracies against the "
+        f"best config's; `≈ best`: p ≥ {ALPHA}, not shown to differ from the best (with three seeds only large "
+        f"differences can be shown: this is not evidence that the two are equal); `below`: p < {ALPHA}; `too few "
+        f"seeds (n=k)`: one side has k < {MIN_SEEDS} seeds, with which the test cannot show even a large "
+        "difference, so it is not made (nor counted among the comparisons below): read the interval instead. Δ "
+        "vs best: the config's mean validation accuracy minus the best config's, in percentage points, with its "
+        "95% Welch interval (Welch–Satterthwaite degrees of freedom, clipped to ±100; unadjusted: each interval "
+        "holds for its own config, not for all at once), the range of differences the seeds do not rule out; it "
+        "needs 2 seeds on each side. Where the seeds of both configs agree exactly there is no noise to weigh: "
+        "different means are `below` (p = 0), equal ones `≈ best` (p = 1), and the interval is the difference "
+        "itself. "
         f"{correction}"
     )
 
@@ -85,8 +99,9 @@ def holm(p_values: list[float]) -> list[float]:
 
 
 def config_label(params: pd.Series) -> str:
-    """``mlp3-bn_dropout``: model and regularisation, read from a run's params (never parsed from its name)."""
-    return f"{params.get('params.model.name', '?')}-{params.get('params.reg.name', '?')}"
+    """One run's config on its own (``mlp3-bn_dropout``, ``mlp3 · dropout 0.47 · adamw lr 2.3e-3 wd 4e-3``), read
+    from its params (never parsed from its name); :func:`summarize` labels a table's configs side by side."""
+    return config_labels([params.to_dict()])[0]
 
 
 def welch_p(a: np.ndarray, b: np.ndarray) -> float:
@@ -113,20 +128,28 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return max(0.0, float(np.mean(values) - half)), min(1.0, float(np.mean(values) + half))
 
 
-def distinguishing_params(runs: pd.DataFrame) -> pd.Series:
-    """Per config, what tells it apart from the other configs of its label (``mlp3-bn``) that the
-    table's columns do not show: params such as the learning rate, or the data or code it ran on."""
-    params = [c for c in runs.columns if c.startswith("params.") and is_hashed(c.removeprefix("params."))]
-    params += [c for c in IDENTITY_COLUMNS if c in runs]
-    first = runs.groupby("group").first()
-    shown = [f"params.{k}" for k in DESCRIBED]
-    other = pd.Series("", index=first.index)
-    for _, twins in first.groupby(first.apply(config_label, axis=1)):
-        if len(twins) > 1:
-            varying = [c for c in params if c not in shown and twins[c].nunique(dropna=False) > 1]
-            for h, row in twins[varying].iterrows():
-                other[h] = ", ".join(f"{c.removeprefix('params.')}={short(row[c])}" for c in varying)
-    return other
+def welch_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Welch's confidence interval of mean(a) − mean(b) of accuracies, with Welch–Satterthwaite degrees of
+    freedom, clipped to [−1, 1] (two seeds can reach past what accuracies allow); NaNs where a side has a single
+    value. Seeds that agree exactly on both sides leave the difference itself."""
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    diff = float(np.mean(a) - np.mean(b))
+    if va + vb == 0:
+        return diff, diff
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf((1 + level) / 2, df) * math.sqrt(va + vb))
+    return max(-1.0, diff - half), min(1.0, diff + half)
+
+
+def verdict(rank: int, seeds: int, p: float) -> str:
+    """How a config compares with the best (``rank`` 1), where ``seeds`` is the smaller seed count of the two."""
+    if rank == 1:
+        return "best"
+    if seeds < MIN_SEEDS:
+        return "too few seeds"
+    return "≈ best" if p >= ALPHA else "below"
 
 
 def short(value) -> str:
@@ -139,16 +162,17 @@ def short(value) -> str:
 
 
 def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
-    """One row per config, best first: descriptions, mean/std/n of each metric, CI, test against the best.
+    """One row per config, best first: descriptions, mean/std/n of each metric, CI, comparison with the best.
 
     ``runs`` holds one finished run a row: ``group`` (what its seeds share:
     config hash, data checksum, code fingerprint), ``params.<key>`` strings
     and the final values of :data:`METRICS`.
     """
-    other = distinguishing_params(runs)
+    first = runs.groupby("group").first()  # a config's params and identity: the same in each of its seeds
+    labels = dict(zip(first.index, config_labels(first.to_dict("records")), strict=True))
     rows = []
     for h, group in runs.groupby("group", sort=False):
-        row = {"group": h, "config": config_label(group.iloc[0]), "other": other[h], "n": len(group)}
+        row = {"group": h, "config": labels[h], "n": len(group)}
         row |= {k: group[f"params.{k}"].iloc[0] for k in DESCRIBED if f"params.{k}" in group}
         for metric in [*METRICS, "val_loss"]:
             values = group[metric] if metric in group else pd.Series(math.nan, index=group.index)  # older runs
@@ -160,23 +184,23 @@ def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
     table = pd.DataFrame(rows).sort_values(
         [f"{SELECT_BY}_mean", "val_loss_mean", "config"], ascending=[False, True, True], ignore_index=True
     )
-    if table["config"].duplicated(keep=False).any():  # same name, other settings: say which
-        table["config"] = [
-            c + (f" ({o})" if o else f" [{h[:6]}]")
-            for c, o, h in zip(table["config"], table["other"], table["group"], strict=False)
-        ]
     table.insert(0, "rank", range(1, len(table) + 1))
 
-    best = runs.loc[runs["group"] == table["group"][0], SELECT_BY].to_numpy()
+    seeds = {h: group[SELECT_BY].to_numpy() for h, group in runs.groupby("group")}
+    best = seeds[table["group"][0]]
+    fewest = table["n"].clip(upper=len(best))  # the smaller seed count of each config and the best
+    intervals = [
+        welch_interval(seeds[h], best) if rank > 1 else (math.nan, math.nan)
+        for rank, h in zip(table["rank"], table["group"], strict=True)
+    ]
+    table["diff_vs_best"] = table[f"{SELECT_BY}_mean"] - table[f"{SELECT_BY}_mean"][0]
+    table["diff_ci_low"], table["diff_ci_high"] = [lo for lo, _ in intervals], [hi for _, hi in intervals]
     table["p_vs_best_raw"] = [
-        math.nan if i == 0 else welch_p(runs.loc[runs["group"] == h, SELECT_BY].to_numpy(), best)
-        for i, h in enumerate(table["group"])
+        welch_p(seeds[h], best) if rank > 1 and k >= MIN_SEEDS else math.nan
+        for rank, h, k in zip(table["rank"], table["group"], fewest, strict=True)
     ]
     table["p_vs_best"] = holm(list(table["p_vs_best_raw"])) if holm_adjusted else table["p_vs_best_raw"]
-    table["vs_best"] = [
-        "best" if i == 0 else "untested" if math.isnan(p) else "≈ best" if p >= ALPHA else "below"
-        for i, p in enumerate(table["p_vs_best"])
-    ]
+    table["vs_best"] = [verdict(r, k, p) for r, k, p in zip(table["rank"], fewest, table["p_vs_best"], strict=True)]
     return table
 
 
@@ -189,11 +213,26 @@ def mean_std(mean: float, std: float, scale: float, digits: int) -> str:
     return text if math.isnan(std) else f"{text} ± {std * scale:.{digits}f}"
 
 
+def p_value(p: float) -> str:
+    """``p=0.140``, or ``p<0.001`` where three decimals would show 0."""
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def difference(diff: float, low: float, high: float) -> str:
+    """``−2.10 (−3.52 to −0.68)``: a difference of accuracies and its interval in percentage points, signed;
+    the difference alone where a side has a single seed."""
+
+    def signed(x: float) -> str:
+        return f"{round(100 * x, 2) + 0.0:+.2f}".replace("-", "−")  # + 0.0: a rounded −0 reads 0
+
+    return signed(diff) if math.isnan(low) else f"{signed(diff)} ({signed(low)} to {signed(high)})"
+
+
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
     """The summary as the strings a reader sees: the console, Markdown and the README show this."""
 
     def col(key: str, default: str = "?") -> pd.Series:
-        return table[key] if key in table else pd.Series(default, index=table.index)
+        return table[key].fillna(default) if key in table else pd.Series(default, index=table.index)
 
     widths = col("model.widths", "[]").map(lambda w: ", ".join(re.findall(r"\d+", str(w))))
     out = pd.DataFrame(
@@ -220,14 +259,19 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
                 ("–" if math.isnan(lo) else f"{100 * lo:.2f} – {100 * hi:.2f}")
                 for lo, hi in zip(table["val_accuracy_ci_low"], table["val_accuracy_ci_high"], strict=False)
             ]
+            fewest = table["n"].clip(upper=table["n"][0])  # as summarize counts them: the best is first
             out["vs best (Welch)"] = [
-                v if math.isnan(p) else f"{v} (p<0.001)" if p < 0.001 else f"{v} (p={p:.3f})"
-                for v, p in zip(table["vs_best"], table["p_vs_best"], strict=False)
+                f"{v} (n={n})" if v == "too few seeds" else v if math.isnan(p) else f"{v} ({p_value(p)})"
+                for v, n, p in zip(table["vs_best"], fewest, table["p_vs_best"], strict=True)
+            ]
+            out[DIFFERENCE] = [
+                "–" if rank == 1 else difference(d, lo, hi)
+                for rank, d, lo, hi in zip(
+                    table["rank"], table["diff_vs_best"], table["diff_ci_low"], table["diff_ci_high"], strict=True
+                )
             ]
     if "front" in table:
         out["front"] = table["front"].map(
             lambda costs: ", ".join(COST_LABELS.get(c, c) for c in costs.split(", ") if c)
         )
-    if (table["other"] != "").any():
-        out["other"] = table["other"]
     return out

@@ -19,10 +19,10 @@ from mlp_sweep.reporting.report import ARTIFACT_DIR, FILES, main, make_report
 CONFIGS = {
     "aaaa": ("mlp3", "[356, 105, 51]", True, 0.0, [0.978, 0.980, 0.982]),  # mean 98.0, std 0.2: the best
     "bbbb": ("mlp2", "[324, 108]", False, 0.0, [0.975, 0.979, 0.977]),  # 97.7 ± 0.2: Welch p = 0.1401
-    "cccc": ("mlp5", "[507, 312, 212, 126, 84]", True, 0.2, [0.960, 0.962, 0.964]),  # 96.2 ± 0.2: p = 0.00039
+    "cccc": ("mlp5", "[507, 312, 212, 126, 84]", True, 0.5, [0.960, 0.962, 0.964]),  # 96.2 ± 0.2: p = 0.00039
     "dddd": ("mlp2", "[324, 108]", True, 0.0, [0.970]),  # one seed: cannot be tested
 }
-REG = {(False, 0.0): "none", (True, 0.0): "bn", (True, 0.2): "bn_dropout"}
+REG = {(False, 0.0): "none", (True, 0.0): "bn", (True, 0.5): "bn_dropout"}  # the presets' values
 # Test accuracy = validation accuracy + this: on test, mlp2-none would be best, so a
 # report that chose on the test set would fail these tests.
 TEST_OFFSET = {"aaaa": -0.010, "bbbb": 0.005, "cccc": -0.005, "dddd": -0.005}
@@ -108,15 +108,14 @@ def test_known_runs_give_the_known_table(known_sweep, store, tmp_path):
     assert list(t["s/epoch"]) == ["2.00 ± 0.00", "2.00 ± 0.00", "2.00", "2.00 ± 0.00"]
     # t(0.975, 2) * 0.2 / sqrt(3) = 0.497 around each mean
     assert list(t["val acc 95% CI"]) == ["97.50 – 98.50", "97.20 – 98.20", "–", "95.70 – 96.70"]
-    assert list(t["vs best (Welch)"]) == ["best", "≈ best (p=0.140)", "untested", "below (p<0.001)"]
+    assert list(t["vs best (Welch)"]) == ["best", "≈ best (p=0.140)", "too few seeds (n=1)", "below (p<0.001)"]
     assert report.summary["p_vs_best_raw"][3] == pytest.approx(0.000385, rel=1e-3)
     # Holm with two tests: the smaller p doubled; the larger (0.1401 × 1) stays, being above it.
     assert report.summary["p_vs_best"][3] == pytest.approx(2 * report.summary["p_vs_best_raw"][3])
     assert report.summary["p_vs_best"][1] == pytest.approx(report.summary["p_vs_best_raw"][1])
     assert list(t["hidden layers"]) == ["3: 356, 105, 51", "2: 324, 108", "2: 324, 108", "5: 507, 312, 212, 126, 84"]
     assert list(t["BN"]) == ["yes", "no", "yes", "yes"]
-    assert list(t["dropout"]) == ["0.0", "0.0", "0.0", "0.2"]
-    assert "other" not in t  # the described columns tell every config apart
+    assert list(t["dropout"]) == ["0.0", "0.0", "0.0", "0.5"]
     assert any("mlp2-bn-s1" in note and "FAILED" in note for note in report.notes)
     assert "Welch's t-test" in report.text()
     assert list(t["predict ms/1k"]) == ["2.00 ± 0.00", "1.00 ± 0.00", "–", "4.00 ± 0.00"]  # mlp2-bn: no such metric
@@ -175,13 +174,13 @@ def test_configs_the_columns_cannot_tell_apart_show_what_differs():
                 "epoch_time_s": 1.0,
                 "val_loss": 0.3,
             }
-            for h, lr, accs in [("x", "0.01", [0.91, 0.93]), ("y", "0.001", [0.95, 0.95])]
+            for h, lr, accs in [("x", "0.01", [0.91, 0.93, 0.95]), ("y", "0.001", [0.95, 0.95, 0.95])]
             for s, acc in enumerate(accs)
         ]
     )
     table = compare.formatted(compare.summarize(runs))
-    assert list(table["config"]) == ["mlp2-none (optimizer.lr=0.001)", "mlp2-none (optimizer.lr=0.01)"]
-    assert list(table["vs best (Welch)"]) == ["best", "≈ best (p=0.205)"]  # the best has no spread: still testable
+    assert list(table["config"]) == ["mlp2-none · lr 1e-3", "mlp2-none · lr 0.01"]
+    assert list(table["vs best (Welch)"]) == ["best", "≈ best (p=0.225)"]  # the best has no spread: still testable
 
 
 def test_missing_experiment_or_sweep_is_a_clear_error(known_sweep, store, tmp_path):
@@ -326,12 +325,9 @@ def frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
 def test_seeds_that_agree_exactly_on_both_sides_are_below_when_the_means_differ():
     runs = frame(
         [
-            ("x", "0.01", 0.95),
-            ("x", "0.01", 0.95),
-            ("y", "0.02", 0.93),
-            ("y", "0.02", 0.93),
-            ("z", "0.03", 0.95),
-            ("z", "0.03", 0.95),
+            *[("x", "0.01", 0.95)] * 3,
+            *[("y", "0.02", 0.93)] * 3,
+            *[("z", "0.03", 0.95)] * 3,
         ]
     )
     table = compare.formatted(compare.summarize(runs))
