@@ -1,4 +1,4 @@
-"""The MLflow store: where runs go, the login that reaches it, the experiment they go in.
+"""The MLflow store: where runs go, the login that reaches it, the experiment they go in, the UI's pages on them.
 
 Nothing here writes the process' environment: a URI's userinfo comes back
 as credentials for the entry point to place (:func:`split_userinfo`). The names
@@ -8,6 +8,7 @@ of tags and variables are in :mod:`mlp_sweep.names`. Nothing here imports Tensor
 import base64
 import contextlib
 import fcntl
+import logging
 import os
 import random
 import re
@@ -17,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 # MLflow takes a second to import: it is imported where it is used, so that the
 # command line's --help and config errors (which read the names below) answer at once.
@@ -26,6 +27,8 @@ from mlp_sweep.errors import TrackingError, first_line
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -100,14 +103,18 @@ def open_experiment(uri: str | None, experiment: str) -> tuple["MlflowClient", s
     machine take turns at a SQLite store's creation and migration (MLflow's own
     migration races, and its loser finds the winner's half-made tables), and
     whoever still loses a race, or the one to create the experiment, tries again.
+    A new store is announced by one line of ours (logged at INFO), in place of
+    the migration's dozen from MLflow and alembic.
     """
     import mlflow
 
     resolved = resolve_uri(uri)
     check_reachable(resolved)
+    created = False
     for attempt in range(STORE_ATTEMPTS):
         try:
-            with store_creation_turn(resolved):
+            with store_creation_turn(resolved), quiet_migration():
+                created = created or new_sqlite_store(resolved)
                 client = mlflow.MlflowClient(resolved)
                 found = client.get_experiment_by_name(experiment)
                 experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
@@ -124,6 +131,8 @@ def open_experiment(uri: str | None, experiment: str) -> tuple["MlflowClient", s
                     "tracking.uri (or $MLFLOW_TRACKING_URI) and that its server is running"
                 ) from e
             time.sleep(random.uniform(0.2, 1.0) * (attempt + 1))  # another command creating the store or experiment
+    if created:
+        log.info("created MLflow store %s", resolved)
     check_writable(client, resolved, experiment, experiment_id)
     return client, experiment_id
 
@@ -167,6 +176,62 @@ def store_creation_turn(uri: str):
         yield
     finally:
         os.close(fd)  # and with it the lock
+
+
+def new_sqlite_store(uri: str) -> bool:
+    """Whether opening ``uri`` makes a new SQLite store: its file is missing or empty."""
+    if not uri.startswith("sqlite:///"):
+        return False
+    path = Path(uri.removeprefix("sqlite:///"))
+    return not path.exists() or path.stat().st_size == 0
+
+
+# What MLflow and alembic say at INFO as they make or migrate a store's tables ("Creating initial
+# MLflow database tables...", "Context impl SQLiteImpl."): open_experiment's one line says it instead.
+MIGRATION_LOGGERS = ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration")
+
+
+@contextlib.contextmanager
+def quiet_migration():
+    """Hold the schema-migration loggers at WARNING or above: their INFO lines go, their warnings stay."""
+    loggers = [logging.getLogger(name) for name in MIGRATION_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+class UiLinks(NamedTuple):
+    """Where MLflow's UI shows a sweep, and the command that serves it where no server does."""
+
+    command: str | None  # ``mlflow ui --backend-store-uri ...`` for a store no server serves
+    runs: str  # the experiment's training runs
+    run: str  # one run's own page
+
+
+LOCAL_UI = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves by default
+
+
+def ui_links(uri: str, experiment_id: str, run_id: str) -> UiLinks:
+    """The UI's pages for an experiment's runs and one run of it, in a store at ``uri``; no login in any of it.
+
+    MLflow 3's UI opens an experiment on its GenAI pages; ``workflowType=machine_learning``
+    opens it on *Model training* > *Training runs* instead, and keeps a run's page
+    there (without it, the page files a parent run under *Evaluations*). A server's pages are on
+    the server, without its URI's login; a store of files or a database is served by
+    ``mlflow ui`` on this machine, started from any folder as the URI is absolute
+    (:func:`resolve_uri`), and a database's password stays masked.
+    """
+    if uri.startswith(("http://", "https://")):
+        base, command = split_userinfo(uri)[0].rstrip("/"), None
+    else:
+        base, command = LOCAL_UI, f"mlflow ui --backend-store-uri {redacted(uri)}"
+    runs, training = f"{base}/#/experiments/{experiment_id}/runs", "?workflowType=machine_learning"
+    return UiLinks(command, runs + training, f"{runs}/{run_id}{training}")
 
 
 def redact_text(text: str) -> str:

@@ -1,6 +1,9 @@
 """Sweep-level work, as a Hydra callback: one parent MLflow run per multirun,
-a ``[k/N] name`` line as each job starts, the count of failed jobs, and the
-comparison report (:mod:`mlp_sweep.reporting.report`) once every job has ended.
+a ``[k/N] name`` line with the time elapsed and left as each job starts
+(:mod:`mlp_sweep.sweep.progress`), the count of failed jobs, the comparison
+report (:mod:`mlp_sweep.reporting.report`) once every job has ended, and a
+closing note: where the report is, the links that open the sweep in MLflow's
+UI, and the sweep's wall time.
 
 A job finds its parent run, the sweep's store and the keys the sweep varies
 (for its run name) in environment variables that this callback sets around
@@ -30,6 +33,7 @@ from omegaconf import DictConfig
 from mlp_sweep import compat, names, schema
 from mlp_sweep.errors import ConfigError, reason
 from mlp_sweep.store import identity, resume, tracking
+from mlp_sweep.sweep import progress
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +67,47 @@ def plan(config: DictConfig, overrides: list[str]) -> tuple[int | None, list[str
         return None, []
 
 
+def runs_jobs_here(config: DictConfig) -> bool:
+    """Whether the launcher runs the jobs in the sweep's process, calling the job callbacks there:
+    Hydra's basic launcher does; joblib, Ray and submitit call them where each job runs."""
+    return str(config.hydra.launcher.get("_target_", "")).endswith("basic_launcher.BasicLauncher")
+
+
+def closing_note(report_dir: Path | None, links: tracking.UiLinks, jobs: int | None, wall_s: float) -> str:
+    """The sweep's last lines: where its report is, the UI's pages on it (and the command that serves
+    them, for a local store), and how long the sweep took."""
+    lines = [f"Report: {report_dir}/"] if report_dir else []
+    lines.append(f"MLflow UI: {links.command}  (from any folder), then open" if links.command else "MLflow UI:")
+    lines += [f"  the sweep's runs  {links.runs}", f"  its parent run    {links.run}"]
+    lines.append(f"Wall time: {progress.clock(wall_s)} for {jobs if jobs is not None else '?'} jobs.")
+    return "\n".join(lines)
+
+
 class SweepCallback(Callback):
     """Built by Hydra from ``hydra.callbacks.sweep``; it learns the rest from the sweep's config."""
 
     def __init__(self) -> None:
         # None until on_multirun_start has completed: no code may assume it did.
         self.parent_run_id: str | None = None
+        self.experiment_id: str | None = None
         self.tracking_uri: str | None = None
         self.client: MlflowClient | None = None  # the sweep's one client, opened with its parent run
         self.total: int | None = None  # jobs the sweep will run, where known
         self.varying: list[str] = []
         self.credentials: dict[str, str] = {}  # MLflow's own variables, for jobs in other processes
         self.env_before: dict[str, str | None] = {}
+        # Progress, kept in the sweep's process: its start, its pid, and either the jobs' times
+        # (jobs run here) or a watch of the store (jobs run elsewhere).
+        self.started = time.monotonic()
+        self.sweep_pid: int | None = None
+        self.job_started: float | None = None
+        self.durations: list[float] = []
+        self.watch: progress.StoreWatch | None = None
 
     # --- start ---------------------------------------------------------------------
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self.started, self.sweep_pid = time.monotonic(), os.getpid()
         try:
             self.start_parent_run(config)
         except Exception as e:  # bad input, a store that cannot be opened, or a bug: no job starts
@@ -106,14 +135,18 @@ class SweepCallback(Callback):
         run = client.create_run(
             experiment_id,
             run_name=time.strftime("sweep-%Y%m%d-%H%M%S"),
-            tags={
-                names.TAG_SWEEP: "parent",
-                names.TAG_OVERRIDES: " ".join(overrides),
-                names.TAG_SWEEP_DIR: str(Path(config.hydra.sweep.dir).resolve()),
-                names.TAG_PROCESS: resume.process_tag(),
-            },
+            # The user, source and git tags its children get (mlflow.start_run would add them; create_run does not).
+            tags=compat.run_context_tags(
+                {
+                    names.TAG_SWEEP: "parent",
+                    names.TAG_OVERRIDES: " ".join(overrides),
+                    names.TAG_SWEEP_DIR: str(Path(config.hydra.sweep.dir).resolve()),
+                    names.TAG_PROCESS: resume.process_tag(),
+                    names.TAG_GIT_COMMIT: tracking.git_commit(),
+                }
+            ),
         )
-        self.parent_run_id = run.info.run_id
+        self.parent_run_id, self.experiment_id = run.info.run_id, experiment_id
         params = dict(override.partition("=")[::2] for override in overrides)  # a key given twice: the last wins
         client.log_batch(self.parent_run_id, params=[Param(k.lstrip("+~"), v) for k, v in params.items()])
         if is_search(config):
@@ -121,16 +154,23 @@ class SweepCallback(Callback):
 
             search.record_study(client, experiment_id, self.parent_run_id, config)
         log.info("sweep of %s jobs, MLflow parent run %s", self.total or "?", self.parent_run_id)
+        if not runs_jobs_here(config):
+            self.watch = progress.StoreWatch(self.tracking_uri, self.parent_run_id, self.total, self.started)
 
     # --- each job, in its own process ---------------------------------------------------
 
     def __getstate__(self) -> dict:
         """What reaches a job in another process (joblib, Ray, submitit pickle the callback): all but the
-        client, which holds the store's connections; a job opens its own."""
-        return {**self.__dict__, "client": None}
+        client, which holds the store's connections (a job opens its own), and the watch, a thread of the sweep's."""
+        return {**self.__dict__, "client": None, "watch": None}
+
+    def times_jobs_here(self) -> bool:
+        """Whether this process is the sweep's and no watch prints the jobs' lines: then the job callbacks do."""
+        return os.getpid() == self.sweep_pid and self.watch is None
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        """Hand the job its sweep and the sweep's login (MLflow's credential variables), in the job's own process.
+        """Hand the job its sweep and the sweep's login (MLflow's credential variables), in the job's own process;
+        in the sweep's own process, print the job's line.
 
         This callback reaches every job after on_multirun_start (pickled, for
         joblib, Ray and submitit), whereas the process a job lands in may hold
@@ -148,10 +188,24 @@ class SweepCallback(Callback):
         }
         self.env_before = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-        print(f"[{config.hydra.job.num + 1}/{self.total or '?'}] {identity.run_name(config, self.varying)}", flush=True)
+        if self.times_jobs_here():
+            self.print_job_line(config)
+
+    def print_job_line(self, config: DictConfig) -> None:
+        """The job's ``[k/N] name`` line with the sweep's time so far and left, for a job run in the sweep's
+        process: the jobs before it have all ended, and each took the time between its callbacks."""
+        self.job_started = time.monotonic()
+        left = None
+        if self.total is not None:
+            left = progress.time_left_s(self.total - len(self.durations), self.durations)
+        name = identity.run_name(config, self.varying)
+        elapsed = self.job_started - self.started
+        print(progress.job_line(config.hydra.job.num + 1, self.total, name, elapsed, left), flush=True)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
-        """Give the process its own environment back."""
+        """Give the process its own environment back, and count the job's time toward the sweep's estimate."""
+        if self.times_jobs_here() and self.job_started is not None:
+            self.durations.append(time.monotonic() - self.job_started)
         for key, value in self.env_before.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -163,6 +217,9 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         if self.parent_run_id is None:  # on_multirun_start exits when it fails; never end a sweep that did not start
             sys.exit("error: the sweep has no parent run (its start failed); nothing was counted")
+        if self.watch is not None:
+            self.watch.stop()
+        failure, report_dir = None, None
         try:
             problems = self.count_failures()
             report_error = self.write_report(config)
@@ -171,16 +228,23 @@ class SweepCallback(Callback):
                     f"the sweep's report failed ({report_error}); every run is in the store: "
                     f"`mlp-sweep report --sweep {self.parent_run_id}` makes it again"
                 )
+            else:
+                report_dir = Path(config.hydra.sweep.dir) / "report"
             self.end_parent_run("FAILED" if problems else "FINISHED", "; ".join(problems)[:5000] or None, strict=True)
+            if problems:
+                failure = (
+                    f"error: the sweep failed ({len(problems)} problem(s); the other jobs ran to the end):\n"
+                    + "\n".join(f"  {p}" for p in problems)
+                )
         except Exception as e:
             log.debug("the sweep's end failed", exc_info=True)
             self.end_parent_run("FAILED", f"the sweep's end failed: {reason(e)}")
-            sys.exit(f"error: the sweep's end failed: {reason(e)}")
-        if problems:
-            sys.exit(
-                f"error: the sweep failed ({len(problems)} problem(s); the other jobs ran to the end):\n"
-                + "\n".join(f"  {p}" for p in problems)
-            )
+            failure = f"error: the sweep's end failed: {reason(e)}"
+        # Where to look, failed or not: the runs are in the store either way.
+        links = tracking.ui_links(self.tracking_uri, self.experiment_id, self.parent_run_id)
+        print(closing_note(report_dir, links, self.total, time.monotonic() - self.started), flush=True)
+        if failure:
+            sys.exit(failure)
 
     def count_failures(self) -> list[str]:
         """What went wrong in the jobs, read from the store: failed runs, and jobs that left no run.
