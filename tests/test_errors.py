@@ -6,9 +6,20 @@ import gzip
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from helpers import all_runs, free_port, make_cfg, run_cli, smoke_cfg, write_mnist_like
+from helpers import (
+    all_runs,
+    blobs,
+    free_port,
+    make_cfg,
+    run_cli,
+    smoke_cfg,
+    sweep_args,
+    write_dataset,
+    write_mnist_like,
+)
 from mlp_sweep.core import data
 from mlp_sweep.errors import ConfigError, DataError, TrackingError
 from mlp_sweep.schema import validate
@@ -320,3 +331,19 @@ def test_an_npz_that_is_not_an_npz_archive(tmp_path, store):
         r"mnist.npz: not an npz archive \(.*\); put Keras' mnist.npz or the four MNIST IDX files in the folder",
         store,
     )
+
+
+@pytest.mark.slow
+def test_bad_data_refuses_the_whole_sweep_in_one_line(tmp_path):
+    arrays = blobs((4, 4), 3, n_train=60, n_test=9)
+    arrays["y_train"] = arrays["y_train"].astype(np.float32)  # labels that are not integers
+    folder = write_dataset(tmp_path / "data", arrays, fmt="npz")
+    result = run_cli(
+        *sweep_args(tmp_path, folder, "model=mlp2,mlp3", "dataset.source=null", "dataset.val_size=10"), cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: train: labels are float32, not integers: store them as integers 0..C-1"
+    )
+    assert "Traceback" not in result.stderr and "[1/2]" not in result.stdout
+    assert not (tmp_path / "mlflow.db").exists()  # refused before the store was opened: no run left behind

@@ -73,6 +73,16 @@ def runs_jobs_here(config: DictConfig) -> bool:
     return str(config.hydra.launcher.get("_target_", "")).endswith("basic_launcher.BasicLauncher")
 
 
+def check_data(dataset: DictConfig) -> None:
+    """Read and check the sweep's one dataset, as its jobs will, so that bad data fails the command once,
+    before any run opens. Only a folder is read here: a download would load Keras (and with it a backend)
+    into the sweep's process, so data Keras downloads is checked by each job."""
+    from mlp_sweep.core import data  # numpy alone: no Keras
+
+    if data.resolve_data_dir(dataset.data_dir) is not None:
+        data.from_config(dataset)
+
+
 def closing_note(report_dir: Path | None, links: tracking.UiLinks, jobs: int | None, wall_s: float) -> str:
     """The sweep's last lines: where its report is, the UI's pages on it (and the command that serves
     them, for a local store), and how long the sweep took."""
@@ -123,6 +133,8 @@ class SweepCallback(Callback):
             raise ConfigError(
                 "a sweep runs one Keras backend (it is chosen once per process): run one sweep per trainer.backend"
             )
+        if not any(k == "dataset" or k.startswith("dataset.") for k in self.varying):
+            check_data(config.dataset)  # bad data: one line, before the store or any run exists
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
         client, experiment_id = tracking.open_experiment(config.tracking.uri, config.tracking.experiment)
         resume.close_stale_runs(client, experiment_id)  # a killed earlier sweep left its runs RUNNING
@@ -284,6 +296,7 @@ class SweepCallback(Callback):
                     client=self.client,
                     out_dir=Path(config.hydra.sweep.dir) / "report",
                     costs=list(config.report.costs),
+                    at=config.report.at,
                 ).text(),
                 flush=True,
             )
