@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import keras
@@ -116,6 +117,7 @@ def test_a_stratified_split_holds_out_each_class_in_proportion(tmp_path):
 def test_fashion_mnist_download_fails_offline_in_one_line(monkeypatch, tmp_path):
     for proxy in ("https_proxy", "http_proxy", "HTTPS_PROXY", "HTTP_PROXY"):
         monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # a closed port: offline, for real
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urllib keeps the opener it builds: this test's goes
     monkeypatch.delenv(names.ENV_DATA_DIR, raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(DataError, match=r"Keras could not download Fashion-MNIST \(.*\); set \$MLP_SWEEP_DATA_DIR"):
