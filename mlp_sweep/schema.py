@@ -377,8 +377,8 @@ def validate(cfg: DictConfig) -> None:
         need(
             wanted <= PUBLISHED_TRAIN_IMAGES,
             f"dataset.val_size={d.val_size} + dataset.train_size={d.train_size or '(the rest, at least 1)'} "
-            f"exceeds {d.source}'s {PUBLISHED_TRAIN_IMAGES} training images; lower dataset.val_size or "
-            "dataset.train_size",
+            f"exceeds the {PUBLISHED_TRAIN_IMAGES} training images of dataset.source={d.source}; lower "
+            "dataset.val_size or dataset.train_size",
         )
     if problems:
         raise ConfigError(  # one problem: one line

@@ -80,7 +80,7 @@ def test_wrong_type_is_named(tmp_path):
         ),
         (
             "dataset.val_size=60000",
-            "dataset.val_size=60000 + dataset.train_size=(the rest, at least 1) exceeds MNIST's 60000 training images; "
+            "dataset.val_size=60000 + dataset.train_size=(the rest, at least 1) exceeds the 60000 training images of dataset.source=mnist; "
             "lower dataset.val_size or dataset.train_size",
         ),
     ],
@@ -152,7 +152,7 @@ def test_missing_data_folder(tmp_path, store):
         cfg,
         DataError,
         f"data folder {tmp_path / 'nowhere'} does not exist: point dataset.data_dir or "
-        r"\$MLP_SWEEP_DATA_DIR at a folder with the MNIST IDX files or mnist.npz",
+        r"\$MLP_SWEEP_DATA_DIR at a folder with the four IDX files or an npz archive \(docs/data.md\)",
         store,
     )
 
@@ -186,12 +186,12 @@ def test_truncated_gzip_stream(tmp_path, store):
 
 def test_wrong_magic_number(tmp_path, store):
     folder = write_mnist_like(tmp_path / "mnist")
-    rewrite(folder, "train-labels-idx1-ubyte", lambda raw: b"\x00\x00\x0d\x01" + raw[4:])
+    rewrite(folder, "train-labels-idx1-ubyte", lambda raw: b"\x00\x00\x07\x01" + raw[4:])  # 07: no IDX type
     train_refuses(
         smoke_cfg(folder, store),
         DataError,
-        "train-labels-idx1-ubyte.gz: wrong magic number 00000d01; not an MNIST IDX file "
-        r"\(expected 00000801 or 00000803\)",
+        "train-labels-idx1-ubyte.gz: wrong magic number 00000701; not an IDX file "
+        r"\(expected 0000TTNN with element type TT one of 08, 09, 0b, 0c, 0d, 0e and NN dimensions\)",
         store,
     )
 
@@ -328,7 +328,7 @@ def test_an_npz_that_is_not_an_npz_archive(tmp_path, store):
     train_refuses(
         smoke_cfg(tmp_path / "mnist", store),
         DataError,
-        r"mnist.npz: not an npz archive \(.*\); put Keras' mnist.npz or the four MNIST IDX files in the folder",
+        r"mnist.npz: not an npz archive of arrays \(.*\); write it with numpy.savez",
         store,
     )
 
