@@ -80,8 +80,8 @@ def test_wrong_type_is_named(tmp_path):
         ),
         (
             "dataset.val_size=60000",
-            "dataset.val_size=60000 + dataset.train_size=(the rest, at least 1) exceeds the 60000 training images of dataset.source=mnist; "
-            "lower dataset.val_size or dataset.train_size",
+            "dataset.val_size=60000 + dataset.train_size=(the rest, at least 1) exceeds the 60000 training images of "
+            "dataset.source=mnist; lower dataset.val_size or dataset.train_size",
         ),
     ],
     ids=[
