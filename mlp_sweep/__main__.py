@@ -58,6 +58,7 @@ def main(cfg: DictConfig) -> dict | None:
         schema.validate(cfg)
         runtime.check_backend(cfg.trainer.backend)
         os.environ.update(runtime.process_environment(cfg.trainer.backend, cfg.trainer.threads))  # before Keras loads
+        runtime.own_cores(cfg.trainer.threads)  # a parallel worker on cores of its own, before XLA sizes its pools
         runtime.import_tensorflow_quietly()
         from mlp_sweep.core.run import train
 
@@ -106,7 +107,13 @@ def cli() -> None:
         from mlp_sweep.reporting.report import main as report_main  # no TensorFlow: the report only reads MLflow
 
         sys.exit(report_main(sys.argv[2:]))
-    main()
+    from mlp_sweep.sweep import interrupt  # not in main(): a grid job's process loads no sweeping layer
+
+    interrupt.install()
+    try:
+        main()
+    except KeyboardInterrupt as stopped:  # Ctrl-C or SIGTERM: the workers ended, the runs closed, one line
+        sys.exit(interrupt.stop(stopped))
 
 
 if __name__ == "__main__":

@@ -72,18 +72,25 @@ def _status(status: RunStatus) -> str:
     return f"attributes.status = '{RunStatus.to_string(status)}'"
 
 
-def close_stale_runs(client: MlflowClient, experiment_id: str, filter_string: str = "") -> list[str]:
-    """Mark RUNNING runs whose process has died KILLED; return their ids."""
+def close_stale_runs(
+    client: MlflowClient,
+    experiment_id: str,
+    filter_string: str = "",
+    why: str = "marked KILLED by a later command",
+    this_process: bool = False,
+) -> list[str]:
+    """Mark RUNNING runs whose process has died KILLED, saying ``why`` in their failure tag; return their ids.
+
+    ``this_process``: this process' own runs too (it is stopping: none of them will be closed otherwise).
+    """
     running = _status(RunStatus.RUNNING)
     query = f"{running} and {filter_string}" if filter_string else running
     closed = []
     for run in client.search_runs([experiment_id], query, max_results=1000):
         tag = run.data.tags.get(names.TAG_PROCESS)
-        if not tag or not process_gone(tag):
+        if not tag or not (process_gone(tag) or (this_process and tag == process_tag())):
             continue
-        reason = (
-            f"interrupted: its process {tag} ended without closing the run (killed?); marked KILLED by a later command"
-        )
+        reason = f"interrupted: its process {tag} ended without closing the run (killed?); {why}"
         client.set_tag(run.info.run_id, names.TAG_FAILURE, reason)
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         log.warning("run %s (%s) was left RUNNING by a dead process: marked KILLED", run.info.run_name, run.info.run_id)

@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 from mlp_sweep import compat, names, schema
 from mlp_sweep.errors import ConfigError, reason
 from mlp_sweep.store import identity, resume, tracking
-from mlp_sweep.sweep import progress
+from mlp_sweep.sweep import interrupt, progress
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,7 @@ class SweepCallback(Callback):
             from mlp_sweep.sweep import search
 
             search.record_study(client, experiment_id, self.parent_run_id, config)
+        interrupt.watch(self)  # from here on, Ctrl-C closes this sweep's runs
         log.info("sweep of %s jobs, MLflow parent run %s", self.total or "?", self.parent_run_id)
         if not runs_jobs_here(config):
             self.watch = progress.StoreWatch(self.tracking_uri, self.parent_run_id, self.total, self.started)
@@ -304,6 +305,24 @@ class SweepCallback(Callback):
             log.debug("the sweep's report failed", exc_info=True)
             return reason(e)
         return None
+
+    def close_interrupted(self, why: str) -> str:
+        """The command was stopped (:mod:`mlp_sweep.sweep.interrupt`, once its workers have ended): close the runs
+        its jobs left open and the parent run KILLED, with ``why``; say what became of the jobs."""
+        if self.watch is not None:
+            self.watch.stopping.set()
+        parent = self.client.get_run(self.parent_run_id)
+        children = f"tags.`{names.TAG_PARENT}` = '{self.parent_run_id}'"
+        resume.close_stale_runs(self.client, parent.info.experiment_id, children, why, this_process=True)
+        statuses = [
+            r.info.status for r in resume.child_runs(self.client, parent) if names.TAG_PRUNED not in r.data.tags
+        ]
+        finished = statuses.count("FINISHED") + len(resume.reused_run_ids(parent))
+        summary = f"{finished} finished, {statuses.count('KILLED')} stopped"
+        if statuses.count("RUNNING"):  # alive elsewhere: jobs a cluster runs are the cluster's
+            summary += f", {statuses.count('RUNNING')} still running as submitted jobs (scancel them to stop them)"
+        self.end_parent_run("KILLED", f"{why}: {summary}")
+        return summary
 
     def end_parent_run(self, status: str, failure: str | None, strict: bool = False) -> None:
         """Close the parent run (with the reason, if any); ``strict``: let an error in doing so propagate."""
