@@ -27,9 +27,7 @@ def make(out: Path) -> Path:
     labels = y[keep].astype(np.uint8)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "digits5.npz"
-    np.savez(
-        path, x_train=images[:N_TRAIN], y_train=labels[:N_TRAIN], x_test=images[N_TRAIN:], y_test=labels[N_TRAIN:]
-    )
+    np.savez(path, x_train=images[:N_TRAIN], y_train=labels[:N_TRAIN], x_test=images[N_TRAIN:], y_test=labels[N_TRAIN:])
     return path
 
 

@@ -13,6 +13,10 @@ that all of them see the same machine:
 - ``notebook``: the notebook's recipe: Keras' defaults, fitted on all 60,000 training
   images with the test set as ``validation_data``, nothing tracked.
 
+A fourth, ``handwritten`` (:mod:`mlp_sweep.bench.handwritten`), is the same models as a
+plain jitted JAX loop, run in processes of its own, pinned to one core and on all of them,
+its compiling timed apart: what the project's arm on JAX is held against.
+
 The first epoch of each run pays for tracing and compiling; the median and the
 minimum of epochs 2..N are reported, each as a ratio to the FLOP limit (the
 epoch's matmuls at the measured fp32 GEMM rate, :func:`epoch_flops`), and the
@@ -37,6 +41,7 @@ MODELS = ("mlp2", "mlp3", "mlp5")
 REGS = ("none", "bn", "bn_dropout")
 QUICK_CONFIGS = (("mlp2", "none"), ("mlp5", "bn_dropout"))
 ARMS = ("project", "keras", "notebook")
+HANDWRITTEN = {"handwritten_1core": 1, "handwritten": None}  # the fourth arm: cores it is pinned to (None: all)
 GRID_EPOCHS = 20
 # The grid commands --sweep times: the README's fast one and the plain 3x3 grid (20 epochs, TensorFlow).
 SWEEP_COMMANDS = {
@@ -102,7 +107,7 @@ def best_seconds(fn, repeats: int) -> float:
 
 
 def machine_basics() -> dict[str, object]:
-    """What the numbers were measured on: CPU, cores, Python, MLflow."""
+    """What the numbers were measured on: CPU, cores and their load, Python, MLflow."""
     import mlflow
 
     cpu = platform.processor() or platform.machine()
@@ -117,6 +122,7 @@ def machine_basics() -> dict[str, object]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "load_average": os.getloadavg(),  # 1, 5, 15 min, as the results are written: a busy machine's numbers move
         "platform": platform.platform(),
         "python": platform.python_version(),
         "mlflow": mlflow.__version__,
@@ -259,7 +265,7 @@ def bench_config(model: str, reg: str, overrides: list[str], gflops: float, repe
     for i in range(repeats):
         for arm in ARMS[i % 3 :] + ARMS[: i % 3]:
             times[arm].append(run_arm(arm, cfg, s))
-    row: dict[str, object] = {"name": f"{model}-{reg}", "flops_per_epoch": {}}
+    row: dict[str, object] = {"name": f"{model}-{reg}", "n_train": len(s.x_train), "flops_per_epoch": {}}
     for arm in ARMS:
         n_train, n_eval = arm_samples(arm, s)
         flops = epoch_flops(list(cfg.model.widths), n_train, n_eval)
@@ -268,6 +274,38 @@ def bench_config(model: str, reg: str, overrides: list[str], gflops: float, repe
     for other in ("keras", "notebook"):  # per training sample, since the notebook trains on 10,000 more
         row[f"speedup_over_{other}"] = row[other]["median_s_per_1k_train"] / row["project"]["median_s_per_1k_train"]
     return row
+
+
+def handwritten_arm(configs: list[tuple[str, str]], epochs: int, overrides: list[str], cores: int | None) -> list[dict]:
+    """The hand-written JAX loop's epochs for each config, in a fresh process on ``cores`` cores (None: all),
+    each config's compiling timed apart (``compile_s``)."""
+    args = ["--configs", ",".join(f"{m}-{r}" for m, r in configs), "--epochs", str(epochs)]
+    done = subprocess.run(
+        [sys.executable, "-m", "mlp_sweep.bench.handwritten", *args, *(["--cores", str(cores)] if cores else [])]
+        + [o for o in overrides if not o.startswith(("tracking.", "trainer.backend", "trainer.compile_cache"))],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **runtime.process_environment("jax")},
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def add_handwritten(rows: list[dict], configs, epochs: int, overrides: list[str], repeats: int) -> None:
+    """Each row's hand-written arms (:data:`HANDWRITTEN`), summarised as the others are (the first epoch
+    here is compiling + the first epoch), and the project's later epochs as a multiple of theirs."""
+    for arm, cores in HANDWRITTEN.items():
+        runs = [handwritten_arm(configs, epochs, overrides, cores) for _ in range(repeats)]
+        for i, row in enumerate(rows):
+            timed = [run[i] for run in runs]
+            per_run = [[t["compile_s"] + t["epochs"][0], *t["epochs"][1:]] for t in timed]
+            row[arm] = summarise(per_run, row["project"]["limit_s"], row["n_train"])
+            row[arm] |= {
+                "compile_s": statistics.median(t["compile_s"] for t in timed),
+                "cpu_per_wall": statistics.median(t["cpu_per_wall"] for t in timed),
+                "cores": timed[0]["cores"],
+            }
+            row[f"project_over_{arm}"] = row["project"]["median_s"] / row[arm]["median_s"]
 
 
 def grid_seconds(rows: list[dict], arm: str) -> float:
@@ -368,12 +406,26 @@ def table(result: dict) -> str:
             f"{n['median_s']:.2f} | {n['median_x_limit']:.1f} | "
             f"{c['speedup_over_keras']:.2f}× / {c['speedup_over_notebook']:.2f}× |"
         )
+    lines += [
+        "",
+        "| config | project median | hand-written JAX, all cores: median (compile s) | project ÷ hand-written "
+        "| hand-written, 1 core: median (compile s) | its CPU s per wall s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in result["configs"]:
+        h, h1 = c["handwritten"], c["handwritten_1core"]
+        lines.append(
+            f"| {c['name']} | {c['project']['median_s']:.2f} | {h['median_s']:.2f} ({h['compile_s']:.1f}) | "
+            f"{c['project_over_handwritten']:.2f} | {h1['median_s']:.2f} ({h1['compile_s']:.1f}) | "
+            f"{h1['cpu_per_wall']:.2f} |"
+        )
     g = result["grid"]
     lines += [
         "",
         f"20-epoch grid of these configs, fits only, scaled from the measured epochs: project "
-        f"{g['project_s']:.0f} s, Keras defaults {g['keras_s']:.0f} s, notebook {g['notebook_s']:.0f} s; "
-        f"FLOP limit {g['limit_s']:.0f} s.",
+        f"{g['project_s']:.0f} s, Keras defaults {g['keras_s']:.0f} s, notebook {g['notebook_s']:.0f} s, "
+        f"hand-written JAX {g['handwritten_s']:.0f} s (on one core {g['handwritten_1core_s']:.0f} s: "
+        f"{g['handwritten_1core_s'] / 2:.0f} s on two one-core workers); FLOP limit {g['limit_s']:.0f} s.",
     ]
     for name, s in result.get("sweep", {}).items():
         walls = ", ".join(f"{w:.0f}" for w in s.get("walls_s", [s["wall_s"]]))
@@ -445,6 +497,7 @@ def main(argv: list[str] | None = None) -> dict:
                 file=sys.stderr,
                 flush=True,
             )
+        add_handwritten(rows, configs, epochs, overrides, args.repeats)
         result = {
             "command": command_line("bench.compute", argv),
             "machine": machine(),
@@ -457,7 +510,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "overrides": [o for o in overrides if not o.startswith("tracking.")],
             },
             "configs": rows,
-            "grid": {f"{arm}_s": grid_seconds(rows, arm) for arm in ARMS}
+            "grid": {f"{arm}_s": grid_seconds(rows, arm) for arm in (*ARMS, *HANDWRITTEN)}
             | {"limit_s": GRID_EPOCHS * sum(r["project"]["limit_s"] for r in rows)},
         }
         if args.sweep:

@@ -3,18 +3,21 @@
     python -m mlp_sweep.bench.profile --out benchmarks/profile-<machine>.json   # mlp5-bn_dropout beside mlp5-bn
     python -m mlp_sweep.bench.profile --configs mlp2-none --epochs 1 dataset.data_dir=/path/to/mnist
 
-Keras on JAX runs each training step as one XLA program. This fits a config's
-model as the project trains it (one epoch compiles), then traces the next epochs
-with ``jax.profiler`` and adds up, per step, the time of each top-level op the
-CPU ran (XLA's thunks: a ``while`` loop counts with everything inside it), by
-kind: the name XLA gives the op, less its number (``dot``, the matmuls it runs
-itself; ``ynn_fusion``, the matmuls and what is fused with them that XNNPACK
-runs; ``…_fusion``, fused element-wise ops; ``copy``; ``while``). Two configs
-that differ in one layer type, side by side, show what that layer costs.
+The project trains an epoch on JAX as one XLA program, its steps a ``scan``
+(mlp_sweep/core/jax_epoch.py). This fits a config's model as the project trains
+it (one epoch compiles), then traces the next epochs with ``jax.profiler`` and
+adds up, per step, the time of each op the CPU ran at the top of the program or
+of its scan's body (XLA's thunks: a ``while`` loop inside the step, such as
+dropout's random bits, counts with everything inside it), by kind: the name
+XLA gives the op, less its number (``dot``, the matmuls it runs itself;
+``ynn_fusion``, the matmuls and what is fused with them that XNNPACK runs;
+``…_fusion``, fused element-wise ops; ``copy``; ``while``). Two configs that
+differ in one layer type, side by side, show what that layer costs.
 
 Op times add up over XLA's threads, so "all ops" can exceed a step's wall
-time; a wall time above it is time outside XLA's ops (Python's dispatch of
-each batch, copying the batch in, the validation pass).
+time; a wall time above it is time outside XLA's ops (the loop's own
+bookkeeping, the callbacks between epochs). The validation pass is in the
+program: its ops count, spread over the epoch's steps.
 """
 
 import argparse
@@ -35,14 +38,24 @@ DEFAULT_CONFIGS = ("mlp5-bn_dropout", "mlp5-bn")  # the slowest model, and the s
 TOP = 12  # op kinds listed per config; the rest are summed as "other"
 
 
-def top_level_ops(trace: list[dict], module: str) -> list[dict]:
-    """The op events of one XLA program that no other op event of it contains (per thread)."""
-    ops = sorted(
-        (e for e in trace if e.get("ph") == "X" and e.get("args", {}).get("hlo_module", "").startswith(module)),
-        key=lambda e: (e["tid"], e["ts"], -e["dur"]),
-    )
+def top_level_ops(trace: list[dict], module: str, through_loops: bool = False) -> list[dict]:
+    """The op events of one XLA program that no other op event of it contains (per thread).
+
+    ``through_loops``: the program's outermost ``while`` loops (the epoch's ``scan``) are looked
+    into, their direct contents counted in their place.
+    """
+    ops = [e for e in trace if e.get("ph") == "X" and e.get("args", {}).get("hlo_module", "").startswith(module)]
+    top = outermost(ops)
+    if through_loops:
+        loops = {id(e) for e in top if op_kind(e["name"]) == "while"}
+        top = outermost([e for e in ops if id(e) not in loops])
+    return top
+
+
+def outermost(ops: list[dict]) -> list[dict]:
+    """The events that no other one contains (per thread)."""
     top, end_of = [], {}
-    for e in ops:
+    for e in sorted(ops, key=lambda e: (e["tid"], e["ts"], -e["dur"])):
         if e["ts"] >= end_of.get(e["tid"], float("-inf")):
             top.append(e)
             end_of[e["tid"]] = e["ts"] + e["dur"]
@@ -76,7 +89,7 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
     """One config: a warm-up epoch, then ``epochs`` traced; per-step op times of its training step."""
     import jax
 
-    from mlp_sweep.core import data
+    from mlp_sweep.core import data, step
     from mlp_sweep.core.run import compiled_model
 
     model_name, reg = name.split("-", 1)
@@ -84,15 +97,8 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
     s = data.from_config(cfg.dataset)
     model = compiled_model(cfg, s)
 
-    def fit(n):
-        return model.fit(
-            s.x_train,
-            s.y_train,
-            validation_data=(s.x_val, s.y_val),
-            epochs=n,  # noqa: E731
-            batch_size=cfg.trainer.batch_size,
-            verbose=0,
-        )
+    def fit(n):  # as train() fits: one program per epoch (mlp_sweep/core/jax_epoch.py)
+        return step.fit(model, s, n, cfg.trainer.batch_size, [], 0, seed=cfg.trainer.seed)
 
     fit(1)  # compiles
     steps = epochs * -(-len(s.x_train) // cfg.trainer.batch_size)
@@ -101,7 +107,7 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
             started = time.perf_counter()
             fit(epochs)
             traced_s = time.perf_counter() - started
-        ops = top_level_ops(read_trace(Path(tmp)), "jit_train_step")
+        ops = top_level_ops(read_trace(Path(tmp)), "jit_train_epoch", through_loops=True)
     kinds = per_step(ops, steps)
     return {
         "name": name,

@@ -222,9 +222,8 @@ def fit_and_evaluate(
     )
     started = time.perf_counter()
     stop = OmegaConf.to_container(cfg.trainer.early_stopping)
-    history = step.fit(
-        model, s, cfg.trainer.epochs, cfg.trainer.batch_size, [tracker], 1 if progress == "bar" else 0, stop
-    )
+    verbose = 1 if progress == "bar" else 0
+    history = step.fit(model, s, cfg.trainer.epochs, cfg.trainer.batch_size, [tracker], verbose, stop, cfg.trainer.seed)
     train_time = time.perf_counter() - started
     test, predicted = step.evaluate(model, s)
 

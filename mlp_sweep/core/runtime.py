@@ -7,6 +7,7 @@ entry point to set: nothing here writes the environment. Keras is imported insid
 functions that need it.
 """
 
+import fcntl
 import functools
 import gc
 import importlib.util
@@ -14,6 +15,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from mlp_sweep import names
@@ -30,8 +32,9 @@ def process_environment(backend: str | None = None, threads: int | None = None) 
       are silenced too. Where a GPU is present its messages stay.
     - ``XLA_FLAGS`` on JAX with a thread cap (``threads``, else ``$OMP_NUM_THREADS``, which
       the joblib launcher sets to cores // n_jobs in each worker): XLA reads them when JAX
-      starts its CPU client, so that parallel jobs do not fight over the cores. A process
-      that already carries a cap (a reused worker's later jobs) keeps it.
+      starts its CPU client. They do not cap XLA's threads on their own: what keeps parallel
+      jobs off each other's cores is :func:`own_cores`. A process that already carries a cap
+      (a reused worker's later jobs) keeps it.
     """
     env = {} if "TF_CPP_MIN_LOG_LEVEL" in os.environ else {"TF_CPP_MIN_LOG_LEVEL": "2" if has_gpu() else "3"}
     if backend is not None:
@@ -42,6 +45,53 @@ def process_environment(backend: str | None = None, threads: int | None = None) 
         eigen = f"--xla_cpu_multi_thread_eigen={str(threads > 1).lower()}"
         env["XLA_FLAGS"] = f"{flags} {eigen} intra_op_parallelism_threads={threads}".strip()
     return env
+
+
+CORE_LOCKS = Path(tempfile.gettempdir()) / "mlp_sweep_cores"  # one lock file per core, held by the process on it
+_core_locks: list[int] = []  # the descriptors of the cores' lock files this process holds, open while it runs
+
+
+@functools.cache
+def own_cores(threads: int | None, locks: Path = CORE_LOCKS) -> tuple[int, ...]:
+    """Pin this process to ``threads`` cores of its own, where a thread cap leaves room for that;
+    the cores, or () where it stays on all of them. Call it before Keras (and its backend) loads.
+
+    ``threads`` as :func:`process_environment` reads it (else ``$OMP_NUM_THREADS``, which the
+    joblib launcher sets to cores // n_jobs). XLA's CPU thread flags do not cap its threads (a
+    jitted loop with ``intra_op_parallelism_threads=1`` ran on both cores), so two parallel
+    workers share every core unless pinned; XLA and TensorFlow size their thread pools by the
+    cores a process may run on. A core is taken by locking its file in ``locks`` (released when
+    the process ends, however it ends), so that the workers of a sweep, and of the other
+    commands on the machine, each find cores no other one holds; where too few are free, the
+    process is left as it was. Once per process: a reused worker keeps its cores.
+    """
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0)
+    allowed = sorted(os.sched_getaffinity(0))
+    if not threads or threads >= len(allowed):
+        return ()
+    taken = []
+    for core in allowed:
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+            fd = os.open(locks / f"core{core}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+        except OSError:  # another user's lock folder: this process cannot take part
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process runs on this core
+            os.close(fd)
+            continue
+        taken.append((core, fd))
+        if len(taken) == threads:
+            break
+    if len(taken) < threads:
+        for _, fd in taken:
+            os.close(fd)
+        return ()
+    _core_locks.extend(fd for _, fd in taken)
+    cores = tuple(core for core, _ in taken)
+    os.sched_setaffinity(0, cores)
+    return cores
 
 
 def has_gpu() -> bool:

@@ -60,8 +60,12 @@ def fit(
     callbacks: Sequence[keras.callbacks.Callback],
     verbose: int,
     early_stopping: Mapping | None = None,
+    seed: int = 0,
 ) -> dict[str, list[float]]:
     """Fit on train, validating on val after each epoch; Keras' history (metric -> value per epoch).
+
+    On JAX each epoch is one compiled program (:mod:`~mlp_sweep.core.jax_epoch`), its
+    shuffling seeded by ``seed``; on TensorFlow it is Keras' own ``fit``.
 
     ``early_stopping`` (``patience``, ``monitor``): stop once the monitored
     validation metric has not improved for ``patience`` epochs, and end with the
@@ -75,6 +79,10 @@ def fit(
                 monitor=early_stopping["monitor"], patience=early_stopping["patience"], restore_best_weights=True
             ),
         ]
+    if keras.backend.backend() == "jax":
+        from mlp_sweep.core import jax_epoch  # imports JAX: only a JAX process may
+
+        return jax_epoch.fit(model, s, epochs, batch_size, callbacks, verbose, seed)
     return model.fit(
         s.x_train,
         s.y_train,

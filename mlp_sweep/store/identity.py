@@ -28,7 +28,7 @@ from mlp_sweep.store import tracking
 # The modules that decide what a run computes: reading and splitting the data,
 # building the model, the fit and evaluation step. Read as files (this layer does not
 # import the training core above it); not the git commit, which changes with every README edit.
-COMPUTATION_MODULES = ("core/data.py", "core/model.py", "core/step.py")
+COMPUTATION_MODULES = ("core/data.py", "core/model.py", "core/step.py", "core/jax_epoch.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 # Keys a run name always shows (as model-reg-s<seed>), whatever the sweep varies.

@@ -163,3 +163,63 @@ def test_quick_budget_runs_the_three_arms_as_commands_and_reads_them_back(tiny_m
     assert arms["hyperband"]["epochs_trained"] <= 12 - pruned  # a pruned run stops after epoch 1 or 2 of 3
     assert "search.pruner=hyperband" in arms["hyperband"]["command"]
     assert {"comparison.csv", "front_n_params.png"} <= {p.name for p in report.iterdir()}
+
+
+@requires("jax", extra="jax")
+def test_handwritten_initialisers_draw_as_keras_documents_them():
+    import jax
+    import numpy as np
+
+    from mlp_sweep.bench.handwritten import initial_kernel
+
+    key = jax.random.key(0)
+    # he_normal: a normal truncated at two standard deviations, of standard deviation sqrt(2 / fan_in)
+    he = np.asarray(initial_kernel(key, {"name": "he_normal"}, 784, 500))
+    assert he.std() == pytest.approx(np.sqrt(2 / 784), rel=0.02) and np.abs(he).max() <= 2 * np.sqrt(2 / 784) / 0.8796
+    normal = np.asarray(initial_kernel(key, {"name": "random_normal", "args": {"stddev": 0.062}}, 784, 324))
+    assert normal.std() == pytest.approx(0.062, rel=0.02) and normal.mean() == pytest.approx(0, abs=0.001)
+    glorot = np.asarray(initial_kernel(key, "glorot_uniform", 84, 10))
+    assert np.abs(glorot).max() <= np.sqrt(6 / 94) and glorot.std() == pytest.approx(
+        np.sqrt(6 / 94) / np.sqrt(3), rel=0.1
+    )
+
+
+@requires("jax", extra="jax")
+def test_handwritten_epoch_learns_separable_data_and_sees_every_sample():
+    import jax
+    import numpy as np
+
+    from mlp_sweep.bench.handwritten import epoch_program, initial_state
+
+    rng = np.random.default_rng(0)
+    y = np.arange(300) % 3  # 300 samples, batches of 128: the last batch filled up from the start
+    x = (np.eye(3)[y] + rng.normal(0, 0.1, (300, 3))).astype(np.float32)
+    state = initial_state(0, [16], [{"name": "he_normal"}], True, inputs=3, classes=3)
+    program = epoch_program(300, 128, dropout=0.5, lr=0.01)
+    losses = []
+    for _ in range(20):
+        state, loss, val_loss, val_accuracy = program(state, rng.permutation(300).astype(np.int32), x, y, x, y)
+        losses.append(float(loss))
+    assert int(state["t"]) == 20 * 3  # three steps an epoch: no sample left out
+    assert losses[-1] < losses[0] / 2 and float(val_accuracy) == 1.0
+    assert jax.tree.structure(state["moving"]) == jax.tree.structure([{"mean": 0, "var": 0}])
+
+
+def test_profile_looks_into_the_epochs_scan_but_not_into_a_loop_inside_the_step():
+    from mlp_sweep.bench.profile import per_step, top_level_ops
+
+    def op(name, ts, dur):
+        return {"ph": "X", "name": name, "ts": ts, "dur": dur, "tid": 1, "args": {"hlo_module": "jit_train_epoch"}}
+
+    trace = [
+        op("while.1", 0, 100),  # the scan over two steps
+        op("dot.2", 0, 20),
+        op("while.3", 20, 20),  # dropout's random bits, inside the step
+        op("add.4", 21, 5),
+        op("dot.2", 50, 20),
+        op("while.3", 70, 20),
+        op("dot.9", 100, 10),  # the validation pass, after the scan
+    ]
+    ops = top_level_ops(trace, "jit_train_epoch", through_loops=True)
+    assert per_step(ops, steps=2) == {"dot": 25.0, "while": 20.0}
+    assert [e["name"] for e in top_level_ops(trace, "jit_train_epoch")] == ["while.1", "dot.9"]
