@@ -11,7 +11,16 @@ imports neither Optuna nor TensorFlow: the training core loads it.
 from collections.abc import Iterable, Mapping, Sequence
 
 # The releases each use below was checked against (pyproject.toml pins these ranges).
-CHECKED = {"mlflow": "3.7 – 3.17", "optuna": "4.0 – 5.0", "hydra-core": "1.3.2"}
+CHECKED = {
+    "mlflow": "3.7 – 3.17",
+    "optuna": "4.0 – 5.0",
+    "hydra-core": "1.3.2",
+    # the launchers of mlp_sweep/sweep/submitit_launcher.py and ray_launcher.py (tests/sweep/test_launchers.py)
+    "hydra-submitit-launcher": "1.2.0",
+    "submitit": "1.5.4",
+    "hydra-ray-launcher": "1.2.2",
+    "ray": "2.60",
+}
 
 # The tracking server's bulk endpoint that its UI draws charts from; not in MLflow's REST API reference.
 BULK_HISTORY_ENDPOINT = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
