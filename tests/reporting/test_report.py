@@ -283,8 +283,8 @@ def test_a_failed_report_does_not_hide_failed_jobs(store, tmp_path):
         "-m",
         "experiment=smoke",
         "model=mlp2",
-        "trainer.seed=0,1",
-        f"dataset.data_dir={tmp_path / 'no_data'}",
+        # a sweep over data folders: each job reads its own (a sweep of one dataset checks it before any job)
+        f"dataset.data_dir={tmp_path / 'no_data'},{tmp_path / 'no_data_either'}",
         f"tracking.uri={store}",
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
         cwd=tmp_path,
