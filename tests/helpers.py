@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -141,6 +142,28 @@ def stop(proc: subprocess.Popen) -> None:
     except ProcessLookupError:  # the whole group has ended
         pass
     proc.wait(10)
+
+
+def start_interruptible(args: list[str], cwd) -> subprocess.Popen:
+    """The command in a process group of its own, with Ctrl-C's default meaning (a shell may start jobs ignoring it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlp_sweep", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def wait_for_a_running_job(store: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(r.info.status == "RUNNING" and names.TAG_PARENT in r.data.tags for r in all_runs(store)):
+            return
+        time.sleep(0.5)
+    pytest.fail("no job started in time")
 
 
 class WipeJobFolder(Callback):

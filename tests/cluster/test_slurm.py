@@ -21,7 +21,17 @@ from cluster_helpers import (
     smoke_args,
     sweeps,
 )
-from helpers import ARTIFACTS, children, requires, run_cli, stop, sweep_args
+from helpers import (
+    ARTIFACTS,
+    children,
+    parents,
+    requires,
+    run_cli,
+    start_interruptible,
+    stop,
+    sweep_args,
+    wait_for_a_running_job,
+)
 from mlp_sweep import names
 
 pytestmark = [
@@ -113,3 +123,26 @@ def test_a_cancelled_array_task_is_reported_once_and_the_same_command_trains_it_
         ("mlp3-none-s0", "FINISHED"),
         ("mlp3-none-s0", "KILLED"),
     ]
+
+
+def test_ctrl_c_on_slurm_stops_the_command_and_leaves_the_submitted_jobs_to_the_cluster(
+    cluster, tiny_mnist, tmp_path, store
+):
+    args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "reg=none", "trainer.epochs=15", "tracking.log_model=false")
+    proc = start_interruptible([*args, *on_slurm(cluster)], tmp_path)
+    wait_for_a_running_job(store, proc)
+    sent = time.monotonic()
+    os.killpg(proc.pid, 2)  # SIGINT, as a terminal sends it
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - sent < 10, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert "1 still running as submitted jobs (scancel them to stop them)" in last and "Traceback" not in err
+    assert last.startswith("interrupted: 0 finished, 0 stopped, ") and last.endswith(
+        "run the same command again to resume"
+    )
+    (parent,) = parents(store)
+    assert parent.info.status == "KILLED"
+    deadline = time.monotonic() + 120  # the job the cluster kept runs on, and finishes its run
+    while time.monotonic() < deadline and [r for r in children(store) if r.info.status == "RUNNING"]:
+        time.sleep(2)
+    assert [r.info.status for r in children(store)] == ["FINISHED"]

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from helpers import all_runs, parents, requires, sweep_args
+from helpers import all_runs, parents, requires, start_interruptible, sweep_args, wait_for_a_running_job
 from mlp_sweep import names
 
 LINE = re.compile(r"interrupted: (\d+) finished, (\d+) stopped; run the same command again to resume")
@@ -22,28 +22,6 @@ LAUNCHERS = {
     "parallel": ("hydra/launcher=parallel",),
     "ray": ("hydra/launcher=ray_local", "hydra.launcher.ray.init.num_cpus=2"),
 }
-
-
-def start(args: list[str], cwd) -> subprocess.Popen:
-    """The command in a process group of its own, with Ctrl-C's default meaning (a shell may start jobs ignoring it)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "mlp_sweep", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
-def wait_for_a_running_job(store: str, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(r.info.status == "RUNNING" and names.TAG_PARENT in r.data.tags for r in all_runs(store)):
-            return
-        time.sleep(0.5)
-    pytest.fail("no job started in time")
 
 
 def group_alive(pgid: int) -> bool:
@@ -68,7 +46,7 @@ def group_alive(pgid: int) -> bool:
 def test_a_signal_stops_the_sweep_cleanly_and_the_same_command_resumes(tiny_mnist, tmp_path, launcher, signum):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = sweep_args(tmp_path, tiny_mnist, *GRID, *LAUNCHERS[launcher])
-    proc = start(args, tmp_path)
+    proc = start_interruptible(args, tmp_path)
     wait_for_a_running_job(store, proc)
     sent = time.monotonic()
     os.killpg(proc.pid, signum)
@@ -104,7 +82,7 @@ def test_a_signal_stops_the_sweep_cleanly_and_the_same_command_resumes(tiny_mnis
 @pytest.mark.slow
 def test_a_second_ctrl_c_forces_the_exit(tiny_mnist, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    proc = start(sweep_args(tmp_path, tiny_mnist, *GRID, *LAUNCHERS["parallel"]), tmp_path)
+    proc = start_interruptible(sweep_args(tmp_path, tiny_mnist, *GRID, *LAUNCHERS["parallel"]), tmp_path)
     wait_for_a_running_job(store, proc)
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(0.3)
