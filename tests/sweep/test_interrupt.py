@@ -43,8 +43,8 @@ def group_alive(pgid: int) -> bool:
         pytest.param("ray", signal.SIGINT, marks=requires("hydra_plugins.hydra_ray_launcher", "ray", extra="ray")),
     ],
 )
-def test_a_signal_stops_the_sweep_cleanly_and_the_same_command_resumes(tiny_mnist, tmp_path, launcher, signum):
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_a_signal_stops_the_sweep_cleanly_and_the_same_command_resumes(tiny_mnist, tmp_path, store, launcher, signum):
+    # ``store``: tmp_path/mlflow.db made beforehand, so that this test's polling never races the command's migration
     args = sweep_args(tmp_path, tiny_mnist, *GRID, *LAUNCHERS[launcher])
     proc = start_interruptible(args, tmp_path)
     wait_for_a_running_job(store, proc)
@@ -80,8 +80,7 @@ def test_a_signal_stops_the_sweep_cleanly_and_the_same_command_resumes(tiny_mnis
 
 
 @pytest.mark.slow
-def test_a_second_ctrl_c_forces_the_exit(tiny_mnist, tmp_path):
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_a_second_ctrl_c_forces_the_exit(tiny_mnist, tmp_path, store):
     proc = start_interruptible(sweep_args(tmp_path, tiny_mnist, *GRID, *LAUNCHERS["parallel"]), tmp_path)
     wait_for_a_running_job(store, proc)
     os.killpg(proc.pid, signal.SIGINT)
