@@ -105,6 +105,7 @@ class SweepCallback(Callback):
         self.total: int | None = None  # jobs the sweep will run, where known
         self.varying: list[str] = []
         self.credentials: dict[str, str] = {}  # MLflow's own variables, for jobs in other processes
+        self.submitted = False  # the jobs go to a scheduler (Slurm): a stop leaves them to it
         self.env_before: dict[str, str | None] = {}
         # Progress, kept in the sweep's process: its start, its pid, and either the jobs' times
         # (jobs run here) or a watch of the store (jobs run elsewhere).
@@ -141,7 +142,8 @@ class SweepCallback(Callback):
         self.client, self.tracking_uri = client, client.tracking_uri  # the jobs' store, wherever they run
         # submitit pickles this callback into the sweep's folder, and its jobs inherit
         # this process' environment (local executor, sbatch): the credentials stay out of it.
-        if "submitit" not in str(config.hydra.launcher.get("_target_", "")):
+        self.submitted = "submitit" in str(config.hydra.launcher.get("_target_", ""))  # jobs a scheduler owns
+        if not self.submitted:
             self.credentials = tracking.credentials()
         overrides = [tracking.redact_text(o) for o in overrides]  # as logged below: no password
         run = client.create_run(
@@ -317,10 +319,11 @@ class SweepCallback(Callback):
         statuses = [
             r.info.status for r in resume.child_runs(self.client, parent) if names.TAG_PRUNED not in r.data.tags
         ]
-        finished = statuses.count("FINISHED") + len(resume.reused_run_ids(parent))
-        summary = f"{finished} finished, {statuses.count('KILLED')} stopped"
-        if statuses.count("RUNNING"):  # alive elsewhere: jobs a cluster runs are the cluster's
-            summary += f", {statuses.count('RUNNING')} still running as submitted jobs (scancel them to stop them)"
+        finished, stopped = statuses.count("FINISHED") + len(resume.reused_run_ids(parent)), statuses.count("KILLED")
+        summary = f"{finished} finished, {stopped} stopped"
+        if self.submitted:  # the scheduler holds every job it was handed: those not ended run (or wait) on
+            left = (self.total or 0) - finished - stopped - statuses.count("FAILED")
+            summary += f", {left} submitted job(s) left to Slurm (scancel them to stop them)" if left > 0 else ""
         self.end_parent_run("KILLED", f"{why}: {summary}")
         return summary
 

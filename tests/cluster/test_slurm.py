@@ -136,7 +136,7 @@ def test_ctrl_c_on_slurm_stops_the_command_and_leaves_the_submitted_jobs_to_the_
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and time.monotonic() - sent < 10, err[-3000:]
     last = err.strip().splitlines()[-1]
-    assert "1 still running as submitted jobs (scancel them to stop them)" in last and "Traceback" not in err
+    assert "1 submitted job(s) left to Slurm (scancel them to stop them)" in last and "Traceback" not in err
     assert last.startswith("interrupted: 0 finished, 0 stopped, ") and last.endswith(
         "run the same command again to resume"
     )
