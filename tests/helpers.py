@@ -7,6 +7,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -164,6 +165,17 @@ def wait_for_a_running_job(store: str, proc: subprocess.Popen, timeout: float = 
             return
         time.sleep(0.5)
     pytest.fail("no job started in time")
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until something listens on the loopback port, or the process that should has died."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"nothing listens on port {port}")
 
 
 class WipeJobFolder(Callback):

@@ -6,7 +6,6 @@ search on Ray is in test_cluster_search.py."""
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cluster_helpers import ADMIN_PASSWORD, ALICE_PASSWORD, files_holding, login, smoke_args, sweeps
-from helpers import free_port, requires, run_cli, stop
+from helpers import free_port, requires, run_cli, stop, wait_for_port
 from mlp_sweep import names
 
 pytestmark = [
@@ -28,17 +27,6 @@ pytestmark = [
 ]
 RAY = Path(sys.executable).parent / "ray"
 EXPERIMENT = "cluster_ray"
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Until something listens on the loopback port, or the process that should has died."""
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    pytest.fail(f"nothing listens on port {port}")
 
 
 def ray_node(*args: str, env: dict, temp_dir: Path) -> subprocess.Popen:

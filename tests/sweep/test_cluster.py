@@ -8,7 +8,6 @@ extras (``pip install -e ".[ray,slurm]"``) and are skipped without them.
 import importlib.util
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import ARTIFACTS, ROOT, free_port, requires, run_cli, stop
+from helpers import ARTIFACTS, ROOT, free_port, requires, run_cli, stop, wait_for_port
 from mlp_sweep import names
 
 SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"
@@ -29,17 +28,6 @@ GRID = ["model=mlp2,mlp3", "reg=none"]
 EXPERIMENT = "mlp_sweep_smoke"
 needs_ray = requires("hydra_plugins.hydra_ray_launcher", "ray", extra="ray")
 needs_submitit = requires("hydra_plugins.hydra_submitit_launcher", "submitit", extra="slurm")
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Until something listens on the loopback port, or the process that should has died."""
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    pytest.fail(f"nothing listens on port {port}")
 
 
 @contextmanager
