@@ -96,7 +96,7 @@ def test_a_resumed_sweep_reports_every_config_with_its_seeds(tiny_mnist, tmp_pat
         "mlp2-none-lr=0.002-s1",
     ]
     table = pd.read_csv(tmp_path / "multirun" / "report" / "comparison.csv")
-    assert sorted(table["config"]) == ["mlp2-none (optimizer.lr=0.001)", "mlp2-none (optimizer.lr=0.002)"]
+    assert sorted(table["config"]) == ["mlp2-none · adam lr 1e-3", "mlp2-none · adam lr 2e-3"]
     assert list(table["n"]) == [2, 2]
     latest = parents(store)[-1]
     assert latest.info.status == "FINISHED"
