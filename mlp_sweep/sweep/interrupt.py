@@ -34,13 +34,18 @@ def install() -> None:
     process was started to ignore (``nohup``, a shell's background job) stays ignored."""
 
     def first(signum, frame):
-        for forced in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(forced, lambda *_: os._exit(128 + signum))
+        force_on_second_signal(signum)
         raise Interrupted(signum)
 
     signal.signal(signal.SIGTERM, first)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, first)
+
+
+def force_on_second_signal(signum: int) -> None:
+    """From now on Ctrl-C or SIGTERM ends the process at once, with the first signal's exit code."""
+    for forced in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(forced, lambda *_: os._exit(128 + signum))
 
 
 def watch(sweep) -> None:
@@ -52,6 +57,7 @@ def watch(sweep) -> None:
 def stop(interrupt: KeyboardInterrupt) -> int:
     """End what the command started, close its runs, say so in one line; the exit code (130, or 143 for SIGTERM)."""
     signum = getattr(interrupt, "signum", signal.SIGINT)
+    force_on_second_signal(signum)  # again: a library may have put its own Ctrl-C handler in place of ours
     end_workers()
     how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     summary = _sweep.close_interrupted(f"interrupted by {how}") if _sweep is not None else None

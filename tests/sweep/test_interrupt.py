@@ -86,5 +86,8 @@ def test_a_second_ctrl_c_forces_the_exit(tiny_mnist, tmp_path, store):
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGINT)
+    sent = time.monotonic()
     proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    # Our exit code, or death by the signal itself (a library's own Ctrl-C handling may be in place by then):
+    # either way the shell shows 130, and the command did not wait for its stop to finish.
+    assert proc.returncode in (130, -signal.SIGINT) and time.monotonic() - sent < 10
