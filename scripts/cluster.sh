@@ -178,11 +178,15 @@ print_env() {
 
 case "${1:-}" in
     start)
-        install_missing
-        install -d -m 755 "$STATE"
-        start_munge
-        start_slurm
-        start_postgres
+        {
+            # The tools' own words (pg_ctlcluster's "Removed stale pid file.", mungekey's)
+            # go to stderr with ours: stdout is eval'd.
+            install_missing
+            install -d -m 755 "$STATE"
+            start_munge
+            start_slurm
+            start_postgres
+        } >&2
         say "Slurm partition $PARTITION ($(sinfo -h -o '%c CPUs, %m MB')) and PostgreSQL on port $PG_PORT are up"
         print_env
         ;;

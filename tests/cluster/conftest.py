@@ -33,7 +33,10 @@ def cluster() -> Cluster:
     done = subprocess.run(["bash", str(CLUSTER_SCRIPT), "start"], capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         pytest.fail(f"scripts/cluster.sh start failed:\n{done.stderr[-3000:]}")
-    exports = [line.removeprefix("export ") for line in done.stdout.splitlines() if line.startswith("export ")]
+    # .ci/run evals stdout: a tool's stray line there (pg_ctlcluster's "Removed stale pid file.") is a failure.
+    stray = [line for line in done.stdout.splitlines() if not line.startswith("export ")]
+    assert not stray, f"scripts/cluster.sh start printed more than exports on stdout: {stray}"
+    exports = [line.removeprefix("export ") for line in done.stdout.splitlines()]
     found = Cluster(dict(line.split("=", 1) for line in exports))
     for uri in (found.mlflow_db, found.optuna_db):  # each session starts from empty databases
         found.run("psql", "-X", "-q", uri, "-c", "DROP OWNED BY CURRENT_USER")
