@@ -132,11 +132,11 @@ def sweep_frame(
     """One row per run of the sweep (its own and those it reused), and the per-epoch ``curves`` of the runs.
 
     Columns: ``run_id``, ``run_name``, ``status``, ``parent_run_id`` (the sweep that trained it), ``seed``,
-    ``config`` (its label: ``mlp3-bn``, or its values), ``group`` (what its seeds share), ``grid_point``,
-    ``config_hash``, ``data``, ``code``, ``left_out`` (why it cannot be compared, or None), ``pruned_at_epoch``
-    (where a search's pruner stopped it, or None), ``params.<key>``, and every metric at its last value except
-    ``epoch_time_s``: the mean over its epochs. ``at="best"``: the per-epoch metrics at each run's best validation
-    epoch instead (:func:`at_best`).
+    ``config`` (its label beside the sweep's other configs: ``mlp3-bn``, or its values), ``group`` (what its
+    seeds share), ``grid_point``, ``config_hash``, ``data``, ``code``, ``left_out`` (why it cannot be compared,
+    or None), ``pruned_at_epoch`` (where a search's pruner stopped it, or None), ``params.<key>``, and every
+    metric at its last value except ``epoch_time_s``: the mean over its epochs. ``at="best"``: the per-epoch
+    metrics at each run's best validation epoch instead (:func:`at_best`).
     """
     runs = sweep_runs(client, parent)
     keys = tuple(dict.fromkeys(["epoch_time_s", *curves, *(names.EPOCH_METRICS if at == "best" else ())]))
@@ -148,7 +148,11 @@ def sweep_frame(
     rows = [run_row(run, series[run.info.run_id]["epoch_time_s"]) for run in runs]
     if at == "best":
         rows = [at_best(row, series[row["run_id"]]) for row in rows]
-    return pd.DataFrame(rows, columns=None if rows else ["run_id", "left_out", "group"]), series
+    if not rows:
+        return pd.DataFrame(columns=["run_id", "left_out", "group", "config"]), series
+    frame = pd.DataFrame(rows)
+    frame.insert(frame.columns.get_loc("group"), "config", frame["group"].map(stats.group_labels(frame)))
+    return frame, series
 
 
 def at_best(row: dict, curves: dict[str, pd.Series]) -> dict:
@@ -178,7 +182,6 @@ def run_row(run: Run, epoch_times: pd.Series) -> dict:
         "status": run.info.status,
         "parent_run_id": tags.get(names.TAG_PARENT),
         "seed": int(tags[names.TAG_SEED]) if names.TAG_SEED in tags else None,
-        "config": stats.config_label(pd.Series({f"params.{k}": v for k, v in params.items()})),
         "group": identity.replicate_group(tags),
         "grid_point": tags.get(names.TAG_GRID_POINT),
         "config_hash": tags.get(names.TAG_CONFIG_HASH),

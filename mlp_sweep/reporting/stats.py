@@ -98,10 +98,11 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted
 
 
-def config_label(params: pd.Series) -> str:
-    """One run's config on its own (``mlp3-bn_dropout``, ``mlp3 · dropout 0.47 · adamw lr 2.3e-3 wd 4e-3``), read
-    from its params (never parsed from its name); :func:`summarize` labels a table's configs side by side."""
-    return config_labels([params.to_dict()])[0]
+def group_labels(runs: pd.DataFrame) -> dict[str, str]:
+    """Each config's label (``group`` → ``mlp3-bn_dropout``, ``mlp3 · dropout 0.47 · adamw lr 2.3e-3``), the
+    configs of ``runs`` labelled side by side from their params (never parsed from a run's name)."""
+    first = runs.groupby("group", sort=False).first()  # a config's params and identity: the same in each seed
+    return dict(zip(first.index, config_labels(first.to_dict("records")), strict=True))
 
 
 def welch_p(a: np.ndarray, b: np.ndarray) -> float:
@@ -168,8 +169,7 @@ def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
     config hash, data checksum, code fingerprint), ``params.<key>`` strings
     and the final values of :data:`METRICS`.
     """
-    first = runs.groupby("group").first()  # a config's params and identity: the same in each of its seeds
-    labels = dict(zip(first.index, config_labels(first.to_dict("records")), strict=True))
+    labels = group_labels(runs)
     rows = []
     for h, group in runs.groupby("group", sort=False):
         row = {"group": h, "config": labels[h], "n": len(group)}

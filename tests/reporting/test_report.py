@@ -30,7 +30,7 @@ TEST_OFFSET = {"aaaa": -0.010, "bbbb": 0.005, "cccc": -0.005, "dddd": -0.005}
 PREDICT_MS = {"aaaa": 2.0, "bbbb": 1.0, "cccc": 4.0}
 
 
-def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status="FINISHED"):
+def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status="FINISHED", lr="0.001"):
     """A child run as ``train`` logs it, with metrics that follow from the given val accuracy."""
     model, widths, bn, dropout, _ = CONFIGS[config_hash]
     name = f"{model}-{REG[bn, dropout]}-s{seed}"
@@ -45,7 +45,7 @@ def log_run(client, experiment_id, parent_id, config_hash, seed, val_acc, status
         "reg.batch_norm": str(bn),
         "reg.dropout": str(dropout),
         "optimizer.name": "adam",
-        "optimizer.lr": "0.001",
+        "optimizer.lr": lr,
         "trainer.epochs": "2",
         "trainer.seed": str(seed),
         "n_params": str(100 * len(widths)),
@@ -390,6 +390,22 @@ def test_load_sweep_gives_one_row_per_run_from_both_parents_and_summarize_the_re
         "",
         "",
     ]
+
+
+def test_each_run_carries_its_configs_label_from_the_table(store):
+    """A run's ``config`` is labelled beside the sweep's other configs, as the table labels it: alone,
+    the lr-1e-3 run would read ``mlp3-bn`` (Adam's preset), though the sweep varies the rate."""
+    from mlp_sweep import load_sweep, summarize
+
+    client = MlflowClient(store)
+    parent = client.create_run(client.create_experiment("lr"), tags={names.TAG_SWEEP: "parent"}).info
+    for config_hash, lr in (("aaaa", "0.001"), ("bbbb", "0.003")):
+        for seed in (0, 1):
+            log_run(client, parent.experiment_id, parent.run_id, config_hash, seed, 0.97 + seed / 100, lr=lr)
+    runs = load_sweep(parent.run_id, tracking_uri=store)
+    assert sorted(set(runs["config"])) == ["mlp2-none · adam lr 3e-3", "mlp3-bn · adam lr 1e-3"]
+    table = summarize(runs)
+    assert runs.groupby("group")["config"].first().to_dict() == dict(zip(table["group"], table["config"], strict=True))
 
 
 def test_the_analysis_page_finds_the_cheapest_config_not_shown_to_differ_from_the_best(known_sweep, store, capsys):

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from mlp_sweep.reporting.labels import config_labels
-from mlp_sweep.reporting.stats import DIFFERENCE, config_label, footnote, formatted, summarize, welch_interval
+from mlp_sweep.reporting.stats import DIFFERENCE, footnote, formatted, summarize, welch_interval
 
 MLP3 = {
     "model.name": "mlp3",
@@ -188,12 +188,9 @@ def test_labels_name_what_the_table_varies_with_as_few_digits_as_keep_them_apart
     assert config_labels(same_but_code) == ["mlp3-none · code 3c4d…", "mlp3-none · code 3c4f…"]
 
 
-def test_one_run_is_labelled_alone():
-    """The frame's per-run ``config``: a preset while it is one, its values once a search changed them."""
-    params = {**MLP3, **NONE, "reg.dropout": "0.4723", "optimizer.name": "adamw", "optimizer.lr": "0.0023358825"}
-    assert (
-        config_label(pd.Series({f"params.{k}": v for k, v in params.items()}))
-        == "mlp3 · dropout 0.47 · adamw lr 2.3e-3"
-    )
+def test_one_config_alone_is_labelled_by_its_values():
+    """A config on its own: a preset while it is one, its values once a search changed them."""
+    drawn = {**MLP3, **NONE, "reg.dropout": "0.4723", "optimizer.name": "adamw", "optimizer.lr": "0.0023358825"}
+    assert config_labels([{f"params.{k}": v for k, v in drawn.items()}]) == ["mlp3 · dropout 0.47 · adamw lr 2.3e-3"]
     preset = {**MLP2, **BN_DROPOUT, **ADAM}
-    assert config_label(pd.Series({f"params.{k}": v for k, v in preset.items()})) == "mlp2-bn_dropout"
+    assert config_labels([{f"params.{k}": v for k, v in preset.items()}]) == ["mlp2-bn_dropout"]
