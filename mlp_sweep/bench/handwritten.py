@@ -1,6 +1,7 @@
 """The benchmark's fourth arm: the same MLPs as a careful engineer writes them in plain JAX.
 
     python -m mlp_sweep.bench.handwritten --cores 1 --configs mlp2-none,mlp5-bn_dropout --epochs 3
+    python -m mlp_sweep.bench.handwritten --beside-project --configs mlp2-none   # and the project's program
 
 No Keras and no tracking: the notebook's models (the same initialisers,
 BatchNormalization with Keras' momentum and epsilon, dropout, Adam at Keras'
@@ -9,7 +10,10 @@ the epoch's batches in a ``jax.lax.scan`` (the last one filled up from the
 epoch's first samples, as the project's JAX path does), and evaluates the
 validation set. It shows what the hardware gives when nothing but the
 arithmetic is in the way; :mod:`mlp_sweep.bench.compute` times it beside the
-project's arm. Compiling is timed apart from the epochs.
+project's arm. Compiling is timed apart from the epochs. ``--beside-project``
+times the project's own epoch program beside it in one process, an epoch of
+each in turn: the loops alone, where the benchmark's arms run in processes
+and at moments of their own.
 
 ``--cores N`` pins the process to its first N cores before JAX starts, so that
 XLA's thread pools are sized for them (its thread flags alone do not cap them).
@@ -20,8 +24,11 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import time
+
+from mlp_sweep.core import runtime
 
 BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3  # Keras' BatchNormalization defaults
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # Keras' Adam defaults
@@ -169,6 +176,49 @@ def time_config(model: str, reg: str, epochs: int, overrides: list[str], seed: i
     }
 
 
+def beside_project(model: str, reg: str, epochs: int, overrides: list[str], seed: int = 0) -> dict[str, object]:
+    """The project's epoch program (:mod:`mlp_sweep.core.jax_epoch` on the Keras model ``train`` builds) and the
+    hand-written one, in this one process, compiled apart, then an epoch of each in turn on the same shuffled
+    order: the two loops compared with nothing else between them (no tracking, no other process, no other time).
+    """
+    import jax
+    import numpy as np
+
+    from mlp_sweep import schema
+    from mlp_sweep.core import data, jax_epoch
+    from mlp_sweep.core.run import compiled_model
+
+    cfg = schema.compose(f"model={model}", f"reg={reg}", "trainer.backend=jax", *overrides)
+    s = data.from_config(cfg.dataset)
+    placed = [jax.device_put(a) for a in (s.x_train, s.y_train, s.x_val, s.y_val)]
+    keras_model = compiled_model(cfg, s)
+    programs = {
+        "project": jax_epoch.compile_epoch(keras_model, len(s.x_train), cfg.trainer.batch_size),
+        "handwritten": epoch_program(len(s.x_train), cfg.trainer.batch_size, cfg.reg.dropout, cfg.optimizer.lr),
+    }
+    states = {
+        "project": jax_epoch.model_state(keras_model),
+        "handwritten": initial_state(
+            seed, list(cfg.model.widths), list(cfg.model.initializers), cfg.reg.batch_norm, s.input_dim, s.n_classes
+        ),
+    }
+    shuffling = np.random.default_rng(seed)
+    order = shuffling.permutation(len(s.x_train)).astype(np.int32)
+    compiled, timed = {}, {}
+    for arm, program in programs.items():
+        started = time.perf_counter()
+        compiled[arm] = program.lower(states[arm], order, *placed).compile()
+        timed[arm] = {"compile_s": time.perf_counter() - started, "epochs": []}
+    for epoch in range(epochs):
+        order = shuffling.permutation(len(s.x_train)).astype(np.int32)
+        for arm in sorted(compiled, reverse=epoch % 2 == 1):  # neither always first
+            started = time.perf_counter()
+            states[arm] = jax.block_until_ready(compiled[arm](states[arm], order, *placed))[0]
+            timed[arm]["epochs"].append(time.perf_counter() - started)
+    medians = {arm: float(np.median(t["epochs"])) for arm, t in timed.items()}
+    return {"name": f"{model}-{reg}", **timed, "project_over_handwritten": medians["project"] / medians["handwritten"]}
+
+
 def pin(cores: int | None) -> list[int]:
     """Keep this process on its first ``cores`` cores (all where None); the cores it runs on."""
     allowed = sorted(os.sched_getaffinity(0))
@@ -182,15 +232,34 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--configs", default="mlp2-none", help="comma-separated, e.g. mlp2-none,mlp5-bn_dropout")
     p.add_argument("--epochs", type=int, default=3, help="epochs timed after compiling (default 3)")
     p.add_argument("--cores", type=int, help="pin to this many cores before JAX starts (default: all)")
+    p.add_argument(
+        "--beside-project",
+        action="store_true",
+        help="time the project's epoch program beside this one, in this process, an epoch of each in turn",
+    )
     p.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset.data_dir=/path/to/mnist")
     args = p.parse_args(argv)
     cores = pin(args.cores)  # before JAX sizes its thread pools
-    rows = [
-        {**time_config(*name.split("-", 1), args.epochs, args.overrides), "cores": cores}
-        for name in args.configs.split(",")
-    ]
+    rows = []
+    for name in args.configs.split(","):
+        if args.beside_project:
+            os.environ.update(runtime.process_environment("jax"))  # before Keras loads
+            rows.append({**beside_project(*name.split("-", 1), args.epochs, args.overrides), "cores": cores})
+            print(beside_line(rows[-1]), file=sys.stderr, flush=True)
+        else:
+            rows.append({**time_config(*name.split("-", 1), args.epochs, args.overrides), "cores": cores})
     json.dump(rows, sys.stdout)
     return rows
+
+
+def beside_line(row: dict) -> str:
+    """``mlp2-none: project 0.55 s, hand-written 0.56 s an epoch (median): 0.98×; compiling 2.1 s / 1.4 s``."""
+    project, handwritten = (statistics.median(row[arm]["epochs"]) for arm in ("project", "handwritten"))
+    return (
+        f"{row['name']}: project {project:.2f} s, hand-written {handwritten:.2f} s an epoch (median): "
+        f"{row['project_over_handwritten']:.2f}×; compiling {row['project']['compile_s']:.1f} s / "
+        f"{row['handwritten']['compile_s']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -205,6 +205,22 @@ def test_handwritten_epoch_learns_separable_data_and_sees_every_sample():
     assert jax.tree.structure(state["moving"]) == jax.tree.structure([{"mean": 0, "var": 0}])
 
 
+@pytest.mark.slow
+@requires("jax", extra="jax")
+def test_the_project_and_hand_written_programs_take_turns_in_one_process(tiny_mnist):
+    data = ["dataset=smoke", f"dataset.data_dir={tiny_mnist}", "dataset.verify_checksum=false"]
+    args = ["--beside-project", "--configs", "mlp2-bn_dropout", "--epochs", "3", "--cores", "1", *data]
+    result = run_module("mlp_sweep.bench.handwritten", *args, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(result.stdout)
+    assert row["name"] == "mlp2-bn_dropout" and row["cores"] == [min(row["cores"])]
+    for arm in ("project", "handwritten"):
+        assert row[arm]["compile_s"] > 0 and len(row[arm]["epochs"]) == 3 and min(row[arm]["epochs"]) > 0
+    project, handwritten = (sorted(row[arm]["epochs"])[1] for arm in ("project", "handwritten"))  # the medians
+    assert row["project_over_handwritten"] == pytest.approx(project / handwritten)
+    assert f"mlp2-bn_dropout: project {project:.2f} s, hand-written {handwritten:.2f} s" in result.stderr
+
+
 def test_profile_looks_into_the_epochs_scan_but_not_into_a_loop_inside_the_step():
     from mlp_sweep.bench.profile import per_step, top_level_ops
 
