@@ -15,7 +15,9 @@ that all of them see the same machine:
 
 A fourth, ``handwritten`` (:mod:`mlp_sweep.bench.handwritten`), is the same models as a
 plain jitted JAX loop, run in processes of its own, pinned to one core and on all of them,
-its compiling timed apart: what the project's arm on JAX is held against.
+its compiling timed apart: what the project's arm on JAX is held against. On JAX the
+notebook's arm also runs as the notebook was written, on TensorFlow, in a process of its
+own (``notebook_tensorflow``): what a user of the notebook had.
 
 The first epoch of each run pays for tracing and compiling; the median and the
 minimum of epochs 2..N are reported, each as a ratio to the FLOP limit (the
@@ -42,6 +44,7 @@ REGS = ("none", "bn", "bn_dropout")
 QUICK_CONFIGS = (("mlp2", "none"), ("mlp5", "bn_dropout"))
 ARMS = ("project", "keras", "notebook")
 HANDWRITTEN = {"handwritten_1core": 1, "handwritten": None}  # the fourth arm: cores it is pinned to (None: all)
+NOTEBOOK_AS_WRITTEN = "notebook_tensorflow"  # on JAX: the notebook's arm on the notebook's own backend
 GRID_EPOCHS = 20
 # The grid commands --sweep times: the README's fast one and the plain 3x3 grid (20 epochs, TensorFlow).
 SWEEP_COMMANDS = {
@@ -266,6 +269,7 @@ def bench_config(model: str, reg: str, overrides: list[str], gflops: float, repe
         for arm in ARMS[i % 3 :] + ARMS[: i % 3]:
             times[arm].append(run_arm(arm, cfg, s))
     row: dict[str, object] = {"name": f"{model}-{reg}", "n_train": len(s.x_train), "flops_per_epoch": {}}
+    row["n_train_notebook"] = arm_samples("notebook", s)[0]
     for arm in ARMS:
         n_train, n_eval = arm_samples(arm, s)
         flops = epoch_flops(list(cfg.model.widths), n_train, n_eval)
@@ -306,6 +310,36 @@ def add_handwritten(rows: list[dict], configs, epochs: int, overrides: list[str]
                 "cores": timed[0]["cores"],
             }
             row[f"project_over_{arm}"] = row["project"]["median_s"] / row[arm]["median_s"]
+
+
+def notebook_epochs(configs, overrides: list[str], repeats: int) -> list[dict]:
+    """The notebook's arm alone for each config, in this process (``--notebook-only``), with the backend it ran on."""
+    import keras
+
+    from mlp_sweep.core import data
+
+    timed = []
+    for model, reg in configs:
+        cfg = schema.compose(f"model={model}", f"reg={reg}", *overrides)
+        s = data.from_config(cfg.dataset)
+        timed.append(
+            {"backend": keras.backend.backend(), "epochs": [run_arm("notebook", cfg, s) for _ in range(repeats)]}
+        )
+    return timed
+
+
+def add_notebook_as_written(rows: list[dict], configs, args: argparse.Namespace, epochs: int) -> None:
+    """Each row's notebook arm on TensorFlow (:data:`NOTEBOOK_AS_WRITTEN`), from a process of its own, since a
+    process has one Keras backend; its FLOP limit is the notebook arm's of this run."""
+    command = [sys.executable, "-m", "mlp_sweep.bench.compute", "--notebook-only", "--backend", "tensorflow"]
+    command += ["--configs", ",".join(f"{m}-{r}" for m, r in configs), "--epochs", str(epochs)]
+    command += ["--repeats", str(args.repeats), *(["--quick"] if args.quick else [])]
+    command += ["--data-dir", str(Path(args.data_dir).resolve())] if args.data_dir else []
+    env = {**os.environ, **runtime.process_environment("tensorflow")}
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    for row, timed in zip(rows, json.loads(done.stdout.strip().splitlines()[-1]), strict=True):
+        row[NOTEBOOK_AS_WRITTEN] = summarise(timed["epochs"], row["notebook"]["limit_s"], row["n_train_notebook"])
+        row[NOTEBOOK_AS_WRITTEN]["backend"] = timed["backend"]
 
 
 def grid_seconds(rows: list[dict], arm: str) -> float:
@@ -420,11 +454,13 @@ def table(result: dict) -> str:
             f"{h1['cpu_per_wall']:.2f} |"
         )
     g = result["grid"]
+    as_written = f"{NOTEBOOK_AS_WRITTEN}_s" in g
     lines += [
         "",
         f"20-epoch grid of these configs, fits only, scaled from the measured epochs: project "
-        f"{g['project_s']:.0f} s, Keras defaults {g['keras_s']:.0f} s, notebook {g['notebook_s']:.0f} s, "
-        f"hand-written JAX {g['handwritten_s']:.0f} s (on one core {g['handwritten_1core_s']:.0f} s: "
+        f"{g['project_s']:.0f} s, Keras defaults {g['keras_s']:.0f} s, notebook {g['notebook_s']:.0f} s"
+        + (f" (as written, on TensorFlow: {g[f'{NOTEBOOK_AS_WRITTEN}_s']:.0f} s)" if as_written else "")
+        + f", hand-written JAX {g['handwritten_s']:.0f} s (on one core {g['handwritten_1core_s']:.0f} s: "
         f"{g['handwritten_1core_s'] / 2:.0f} s on two one-core workers); FLOP limit {g['limit_s']:.0f} s.",
     ]
     for name, s in result.get("sweep", {}).items():
@@ -432,7 +468,8 @@ def table(result: dict) -> str:
         lines.append(
             f"{name}: `{s['command']}` {s['wall_s']:.0f} s wall (best of {walls}; "
             f"{s['wall_s'] / g['limit_s']:.1f}× the limit, "
-            f"{g['notebook_s'] / s['wall_s']:.1f}× faster than the notebook's grid)"
+            f"{g['notebook_s'] / s['wall_s']:.1f}× faster than the notebook's grid"
+            + (f", {g[f'{NOTEBOOK_AS_WRITTEN}_s'] / s['wall_s']:.1f}× than it as written)" if as_written else ")")
         )
         if "breakdown" in s:
             b = s["breakdown"]
@@ -461,6 +498,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sweep", action="store_true", help="also time the README's fast grid command and the plain 3x3 grid command"
     )
     p.add_argument("--out", help="write every number as JSON here")
+    p.add_argument("--notebook-only", action="store_true", help=argparse.SUPPRESS)  # for add_notebook_as_written
     return p.parse_args(argv)
 
 
@@ -484,6 +522,10 @@ def main(argv: list[str] | None = None) -> dict:
         ]
         if args.quick:
             overrides += ["dataset=smoke"] + (["dataset.verify_checksum=false"] if args.data_dir else [])
+        if args.notebook_only:
+            runtime.import_tensorflow_quietly()
+            json.dump(notebook_epochs(configs, overrides, args.repeats), sys.stdout)
+            return {}
         help_s = command_seconds(["--help"], 1 if args.quick else 3)  # before this process loads TensorFlow
         runtime.import_tensorflow_quietly()
         runtime.settle_process()  # as the command line does for its jobs
@@ -498,6 +540,10 @@ def main(argv: list[str] | None = None) -> dict:
                 flush=True,
             )
         add_handwritten(rows, configs, epochs, overrides, args.repeats)
+        extra_arms = list(HANDWRITTEN)
+        if args.backend == "jax":
+            add_notebook_as_written(rows, configs, args, epochs)
+            extra_arms.append(NOTEBOOK_AS_WRITTEN)
         result = {
             "command": command_line("bench.compute", argv),
             "machine": machine(),
@@ -510,7 +556,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "overrides": [o for o in overrides if not o.startswith("tracking.")],
             },
             "configs": rows,
-            "grid": {f"{arm}_s": grid_seconds(rows, arm) for arm in (*ARMS, *HANDWRITTEN)}
+            "grid": {f"{arm}_s": grid_seconds(rows, arm) for arm in (*ARMS, *extra_arms)}
             | {"limit_s": GRID_EPOCHS * sum(r["project"]["limit_s"] for r in rows)},
         }
         if args.sweep:

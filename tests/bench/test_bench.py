@@ -57,6 +57,27 @@ def test_quick_bench_writes_sane_json(tiny_mnist, tmp_path):
     assert bench["grid"]["limit_s"] > 0 and bench["grid"]["notebook_s"] > 0
 
 
+@pytest.mark.slow
+@requires("jax", extra="jax")
+def test_quick_bench_on_jax_times_the_notebook_as_written_on_tensorflow(tiny_mnist, tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["--quick", "--backend", "jax", "--configs", "mlp2-none", "--data-dir", str(tiny_mnist), "--out", str(out)]
+    result = run_module("mlp_sweep.bench.compute", *args, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    bench = json.loads(out.read_text())
+    assert bench["machine"]["keras_backend"] == "jax"
+    (row,) = bench["configs"]
+    as_written = row["notebook_tensorflow"]
+    assert (
+        as_written["backend"] == "tensorflow" and len(as_written["epochs"]) == 1 and len(as_written["epochs"][0]) == 2
+    )
+    assert as_written["limit_s"] == row["notebook"]["limit_s"]  # the same recipe, the same arithmetic
+    first, second = as_written["epochs"][0]
+    assert bench["grid"]["notebook_tensorflow_s"] == pytest.approx(first + 19 * second)
+    assert f"(as written, on TensorFlow: {first + 19 * second:.0f} s)" in result.stdout
+
+
 def test_profile_counts_each_top_level_op_once_per_step():
     from mlp_sweep.bench.profile import per_step, top_level_ops
 
