@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from mlp_sweep import names, schema
 from mlp_sweep.core import runtime
-from mlp_sweep.errors import MlpSweepError, reason
+from mlp_sweep.errors import MlpSweepError, interruption, reason
 from mlp_sweep.store import identity, tracking
 
 log = logging.getLogger("mlp_sweep")
@@ -65,6 +65,8 @@ def main(cfg: DictConfig) -> dict | None:
         runtime.settle_process()
         return train(cfg, progress="line" if multirun else "bar", job=job_of(cfg))
     except Exception as e:
+        if (stopped := interruption(e)) is not None:  # Ctrl-C, whatever a library made of it on its way out
+            raise stopped from e
         expected = isinstance(e, MlpSweepError)  # the input's fault: its message says it all
         if not multirun:
             if expected:

@@ -33,3 +33,19 @@ def reason(error: BaseException) -> str:
     if isinstance(error, MlpSweepError):
         return str(error)
     return f"{type(error).__name__}: {first_line(error)}"
+
+
+def interruption(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) behind ``error``: the error itself, or one it was raised while handling.
+
+    A library may raise an error of its own while unwinding from the interrupt
+    (TensorFlow, stopped while tracing a step, fails on the half-built trace);
+    the stop is still the user's, not a failed job.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__context__
+    return None

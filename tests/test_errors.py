@@ -347,3 +347,22 @@ def test_bad_data_refuses_the_whole_sweep_in_one_line(tmp_path):
     )
     assert "Traceback" not in result.stderr and "[1/2]" not in result.stdout
     assert not (tmp_path / "mlflow.db").exists()  # refused before the store was opened: no run left behind
+
+
+def test_an_error_raised_while_unwinding_from_ctrl_c_is_still_the_stop():
+    from mlp_sweep.errors import interruption
+
+    def traced_step():  # as TensorFlow does, stopped while tracing: its cleanup fails on the half-built trace
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("The two structures don't have the same sequence of elements") from None
+
+    try:
+        traced_step()
+    except ValueError as error:
+        assert isinstance(interruption(error), KeyboardInterrupt) and interruption(error) is error.__context__
+    looped = ValueError("a")
+    looped.__context__ = TypeError("b")
+    looped.__context__.__context__ = looped  # a cycle ends the walk
+    assert interruption(looped) is None and interruption(ValueError("no stop")) is None

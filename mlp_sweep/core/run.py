@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlp_sweep import compat, names
 from mlp_sweep.core import data, figures, runtime, step
-from mlp_sweep.errors import DivergedError
+from mlp_sweep.errors import DivergedError, interruption
 from mlp_sweep.schema import validate
 from mlp_sweep.store import identity, resume, tracking
 
@@ -151,11 +151,12 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
         metrics = fit_and_evaluate(client, run_id, cfg, model, splits, name, progress, job.stop_rule)
         log_model(client, run_id, model, splits.x_test[:8], cfg, name, versions)
     except BaseException as e:
+        stopped = interruption(e)
         client.set_tag(run_id, names.TAG_FAILURE, f"{type(e).__name__}: {e}"[:5000])
         # Stopped by the user, not failed.
-        client.set_terminated(
-            run_id, RunStatus.to_string(RunStatus.KILLED if isinstance(e, KeyboardInterrupt) else RunStatus.FAILED)
-        )
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED if stopped else RunStatus.FAILED))
+        if stopped is not None and stopped is not e:
+            raise stopped from e  # the stop goes on up, not the error a library raised on its way out
         raise
     if names.PRUNED_AT in metrics:  # its stop rule ended it: not a whole run, never reused
         client.set_tag(run_id, names.TAG_PRUNED, str(metrics[names.PRUNED_AT]))
