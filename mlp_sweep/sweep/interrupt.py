@@ -57,7 +57,6 @@ def watch(sweep) -> None:
 def stop(interrupt: KeyboardInterrupt) -> int:
     """End what the command started, close its runs, say so in one line; the exit code (130, or 143 for SIGTERM)."""
     signum = getattr(interrupt, "signum", signal.SIGINT)
-    force_on_second_signal(signum)  # again: a library may have put its own Ctrl-C handler in place of ours
     end_workers()
     how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     summary = _sweep.close_interrupted(f"interrupted by {how}") if _sweep is not None else None
