@@ -24,7 +24,8 @@ from omegaconf import DictConfig
 from mlp_sweep import names, schema
 from mlp_sweep.core import runtime
 from mlp_sweep.errors import MlpSweepError, interruption, reason
-from mlp_sweep.store import identity, tracking
+from mlp_sweep.store import identity, redaction, tracking
+from mlp_sweep.sweep import policy
 
 log = logging.getLogger("mlp_sweep")
 schema.register()
@@ -55,7 +56,7 @@ def main(cfg: DictConfig) -> dict | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     started_ms = int(time.time() * 1000)
     try:
-        schema.validate(cfg)
+        policy.validate(cfg)
         runtime.check_backend(cfg.trainer.backend)
         os.environ.update(runtime.process_environment(cfg.trainer.backend, cfg.trainer.threads))  # before Keras loads
         runtime.own_cores(cfg.trainer.threads)  # a parallel worker on cores of its own, before XLA sizes its pools
@@ -100,9 +101,9 @@ def cli() -> None:
     os.environ.update(runtime.process_environment())  # TensorFlow's start-up noise, before anything loads it
     # A login in a URI (tracking.uri=https://user:pw@host, $MLFLOW_TRACKING_URI) goes to MLflow's
     # variables before Hydra records the command line: the bare URI is all that is ever shown.
-    sys.argv, login = tracking.argv_without_userinfo(sys.argv)
+    sys.argv, login = redaction.argv_without_userinfo(sys.argv)
     if os.environ.get(names.ENV_TRACKING_URI):
-        os.environ[names.ENV_TRACKING_URI], env_login = tracking.split_userinfo(os.environ[names.ENV_TRACKING_URI])
+        os.environ[names.ENV_TRACKING_URI], env_login = redaction.split_userinfo(os.environ[names.ENV_TRACKING_URI])
         login |= env_login
     os.environ.update(login)
     if sys.argv[1:2] == ["report"]:

@@ -65,11 +65,15 @@ OBJECTIVES_ATTR = "search_objectives"  # and its objectives, as "metric:directio
 
 # --- metrics ----------------------------------------------------------------------------
 
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time_s")  # step = epoch
-# Once a run ends. A run's costs: n_params (also a param), the mean of epoch_time_s, and
-# predict_ms_per_1k: the median wall time to predict 1,000 test images after a warm-up call.
-# Every run also logs the epoch (1-based) whose early-stopping monitor (val_loss unless set) was
-# best and that best value (best_val_loss); one that stopped early, the epoch it stopped at.
+N_PARAMS = "n_params"  # also a param
+EPOCH_TIME = "epoch_time_s"
+PREDICT_MS = "predict_ms_per_1k"  # the median wall time to predict 1,000 test images after a warm-up call
+TRAIN_TIME = "train_time_s"
+TEST_LOSS = "test_loss"
+TEST_ACCURACY = "test_accuracy"
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", EPOCH_TIME)  # step = epoch
+# Once a run ends, every run logs these, and the epoch (1-based) whose early-stopping monitor (val_loss
+# unless set) was best with that best value (best_val_loss); one that stopped early, the epoch it stopped at.
 BEST_EPOCH = "best_epoch"
 STOPPED_EPOCH = "stopped_epoch"
 
@@ -79,7 +83,7 @@ def best_metric(monitor: str) -> str:
     return f"best_{monitor}"
 
 
-FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s", "predict_ms_per_1k", "n_params", BEST_EPOCH)
+FINAL_METRICS = (TEST_LOSS, TEST_ACCURACY, TRAIN_TIME, PREDICT_MS, N_PARAMS, BEST_EPOCH)
 PRUNED_AT = "pruned_at_epoch"  # in train()'s returned metrics when its stop rule ended it
 OBJECTIVE = "val_accuracy"  # what a search maximises and the report ranks by: never a test metric
 

@@ -5,8 +5,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from helpers import CONF_DIR, make_cfg
-from mlp_sweep.schema import validate
 from mlp_sweep.store.identity import run_name
+from mlp_sweep.validation import validate
 
 GROUPS = ["dataset", "model", "reg", "optimizer", "trainer", "tracking", "experiment"]
 

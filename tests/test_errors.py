@@ -22,7 +22,7 @@ from helpers import (
 )
 from mlp_sweep.core import data
 from mlp_sweep.errors import ConfigError, DataError, TrackingError
-from mlp_sweep.schema import validate
+from mlp_sweep.validation import validate
 
 
 def train_refuses(cfg, error: type, match: str, store: str) -> None:
@@ -60,7 +60,7 @@ def test_wrong_type_is_named(tmp_path):
     assert "full_key: trainer.epochs" in result.stderr
 
 
-# --- config: ranges a type cannot express (schema.validate) ---------------------
+# --- config: ranges a type cannot express (mlp_sweep.validation) ---------------------
 
 
 @pytest.mark.parametrize(
@@ -289,7 +289,8 @@ def test_bad_name_or_number_is_refused_by_the_schema(override, message, tmp_path
 def test_every_activation_and_initializer_the_schema_allows_is_one_keras_builds():
     import keras
 
-    from mlp_sweep.schema import ACTIVATIONS, INITIALIZERS, snake_case
+    from mlp_sweep.choices import ACTIVATIONS, INITIALIZERS
+    from mlp_sweep.validation import snake_case
 
     for name in ACTIVATIONS:
         assert callable(keras.activations.get(name)), name

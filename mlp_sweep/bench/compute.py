@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlp_sweep import names, schema
+from mlp_sweep import choices, names, schema
 from mlp_sweep.core import runtime
 
 MODELS = ("mlp2", "mlp3", "mlp5")
@@ -492,7 +492,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="runs of each arm per config, rotated, and of each --sweep command, the best kept (default 1)",
     )
     p.add_argument("--configs", help="comma-separated subset, e.g. mlp2-none,mlp5-bn_dropout (default: all nine)")
-    p.add_argument("--backend", choices=schema.BACKENDS, default="tensorflow", help="Keras' backend for all arms")
+    p.add_argument("--backend", choices=choices.BACKENDS, default="tensorflow", help="Keras' backend for all arms")
     p.add_argument("--data-dir", help="MNIST folder (default: dataset.data_dir / $MLP_SWEEP_DATA_DIR)")
     p.add_argument(
         "--sweep", action="store_true", help="also time the README's fast grid command and the plain 3x3 grid command"

@@ -36,7 +36,7 @@ from mlflow.tracking import MlflowClient
 from mlp_sweep import names, schema
 from mlp_sweep.bench.compute import command_line, machine_basics, write_results
 from mlp_sweep.reporting import frame, report
-from mlp_sweep.store import history, identity, resume, tracking
+from mlp_sweep.store import history, identity, login, resume
 
 SERVER_START_S = 120
 LOGGING_THREADS = 8  # the server answers several clients at once; a sweep's jobs log in parallel too
@@ -65,7 +65,7 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
         try:
-            tracking.check_reachable(f"http://127.0.0.1:{port}", timeout_s=1)
+            login.check_reachable(f"http://127.0.0.1:{port}", timeout_s=1)
             MlflowClient(f"http://127.0.0.1:{port}").search_experiments(max_results=1)
             return server
         except Exception:  # still starting

@@ -28,8 +28,8 @@ from omegaconf import DictConfig, OmegaConf
 from mlp_sweep import compat, names
 from mlp_sweep.core import data, figures, runtime, step
 from mlp_sweep.errors import DivergedError, interruption
-from mlp_sweep.schema import validate
-from mlp_sweep.store import identity, resume, tracking
+from mlp_sweep.store import identity, redaction, resume, tracking
+from mlp_sweep.validation import validate
 
 StopRule = Callable[[int, float], bool]  # (1-based epoch, val_accuracy) -> stop after this epoch?
 
@@ -246,7 +246,7 @@ def fit_and_evaluate(
     summary: list[str] = []
     model.summary(print_fn=summary.append)
     client.log_text(run_id, "\n".join(summary), names.SUMMARY_TXT)
-    client.log_text(run_id, tracking.redact_text(OmegaConf.to_yaml(cfg, resolve=True)), names.CONFIG_YAML)
+    client.log_text(run_id, redaction.redact_text(OmegaConf.to_yaml(cfg, resolve=True)), names.CONFIG_YAML)
     return final
 
 

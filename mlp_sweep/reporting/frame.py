@@ -19,18 +19,18 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import names, schema
+from mlp_sweep import choices, names
+from mlp_sweep.choices import DEFAULT_COSTS
 from mlp_sweep.errors import TrackingError
 from mlp_sweep.reporting import pareto, stats
-from mlp_sweep.store import history, identity, resume, tracking
+from mlp_sweep.store import history, identity, login, resume, tracking
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids; anything else names a sweep by its run name
 # What a run must hold, finite, to be compared (its costs may be missing: runs from before they were logged).
 COMPARED = ("accuracy", "val_accuracy", "test_accuracy", "test_loss", "val_loss")
 CURVES = ("val_loss", "val_accuracy")  # the report's figures
 CURVE_METRICS = ("epoch_time_s", *CURVES)  # what the report reads of each run's history
-DEFAULT_COSTS = ("n_params", "epoch_time_s")
-AT = schema.REPORT_AT  # which epoch a report compares: each run's last, or its best validation epoch
+AT = choices.REPORT_AT  # which epoch a report compares: each run's last, or its best validation epoch
 TEST_METRICS = ("test_loss", "test_accuracy")
 NO_SUCH_SWEEP = (
     "no run or sweep {sweep!r} in {uri}: pass the parent run id or name of a sweep "
@@ -53,7 +53,7 @@ def store_errors(uri: str):
 def open_store(uri: str | None) -> tuple[MlflowClient, str]:
     """A client for the store; a local SQLite file must already exist (never create an empty one)."""
     uri = tracking.resolve_uri(uri)
-    tracking.check_reachable(uri)
+    login.check_reachable(uri)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         raise TrackingError(
             f"no MLflow store at {uri.removeprefix('sqlite:///')}: pass --tracking-uri with the "

@@ -13,13 +13,13 @@ decay) is left out of its label, never written as ``nan``.
 
 import functools
 import importlib.resources
-import json
 import math
 import re
 
 from omegaconf import DictConfig, OmegaConf
 
-from mlp_sweep import schema
+from mlp_sweep import dotted, schema
+from mlp_sweep.store.identity import is_hashed
 
 PRESET_GROUPS = {"model": schema.ModelConf, "reg": schema.RegConf, "optimizer": schema.OptimizerConf}
 SHORT_KEYS = {"weight_decay": "wd"}  # how a label writes a key whose name is long
@@ -34,7 +34,7 @@ def config_labels(configs: list[dict]) -> list[str]:
     params = [
         {k.removeprefix("params."): v for k, v in c.items() if k.startswith("params.") and applies(v)} for c in configs
     ]
-    keys = sorted({k for p in params for k in p if k.split(".")[0] in schema.GROUPS and schema.is_hashed(k)})
+    keys = sorted({k for p in params for k in p if k.split(".")[0] in schema.GROUPS and is_hashed(k)})
     varying = [k for k in keys if len({p.get(k) for p in params}) > 1]
     distinct = len({tuple(p.get(k) for k in keys) for p in params})
     for digits in DIGITS:
@@ -114,7 +114,7 @@ def preset(group: str, name: str) -> dict[str, str]:
     """The params a run of preset ``name`` logs for ``group`` (``{"reg.dropout": "0.5", …}``); {} for no such
     preset. Read from the packaged YAML and its schema, as Hydra composes it, and flattened as runs log it."""
     node = preset_node(group, name) if re.fullmatch(r"[\w-]+", name) else None
-    return {} if node is None else dict(flattened(OmegaConf.to_container(node, resolve=True), group))
+    return {} if node is None else dotted.as_logged(OmegaConf.to_container(node, resolve=True), group)
 
 
 def preset_node(group: str, name: str) -> DictConfig | None:
@@ -128,15 +128,6 @@ def preset_node(group: str, name: str) -> DictConfig | None:
         if parent != f"base_{group}":
             node = OmegaConf.merge(node, preset_node(group, parent))
     return OmegaConf.merge(node, own)
-
-
-def flattened(node, prefix: str):
-    """Dotted keys and values as runs log them: lists as JSON, anything else as ``str``."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from flattened(value, f"{prefix}.{key}")
-    else:
-        yield prefix, json.dumps(node) if isinstance(node, list) else str(node)
 
 
 def number(text: str, digits: int | None) -> str:

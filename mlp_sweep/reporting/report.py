@@ -25,19 +25,14 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from mlp_sweep import names
+from mlp_sweep.choices import COST_AXES, DEFAULT_COSTS
 from mlp_sweep.errors import MlpSweepError, TrackingError
 from mlp_sweep.reporting import figures, frame, pareto, search_figures, stats
-from mlp_sweep.reporting.frame import CURVES, DEFAULT_COSTS, find_sweep, open_store, store_errors
+from mlp_sweep.reporting.frame import CURVES, find_sweep, open_store, store_errors
 
 ARTIFACT_DIR = names.REPORT_DIR  # on the parent run
 FILES = ("comparison.md", "comparison.csv", "val_curves.png", "test_accuracy.png")
 TEXT_COLUMNS = ("config", "model", "hidden layers", "BN", "optimizer", "vs best (Welch)", "front")  # left
-COST_AXES = {
-    "n_params": "parameters (log scale)",
-    "epoch_time_s": "seconds per epoch (mean)",
-    "predict_ms_per_1k": "ms to predict 1,000 images (median)",
-    "train_time_s": "seconds to train",
-}
 
 
 @dataclass

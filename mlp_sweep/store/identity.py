@@ -21,9 +21,8 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from mlp_sweep import names
-from mlp_sweep.schema import is_hashed
-from mlp_sweep.store import tracking
+from mlp_sweep import dotted, names
+from mlp_sweep.store import redaction
 
 # The modules that decide what a run computes: reading and splitting the data,
 # building the model, the fit and evaluation step. Read as files (this layer does not
@@ -31,24 +30,38 @@ from mlp_sweep.store import tracking
 COMPUTATION_MODULES = ("core/data.py", "core/model.py", "core/step.py", "core/jax_epoch.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
+# Keys that do not change what a run computes: left out of the config hash.
+# The data is covered by its checksum, so where it lies (data_dir), which published set
+# it claims to be (source) and whether that was checked (verify_checksum) do not count, nor how a
+# search proposed the config (search: its trial, study, replicates), nor what a report compares (report).
+HASH_EXCLUDED = (
+    "trainer.seed",
+    "trainer.threads",
+    "trainer.steps_per_execution",
+    "trainer.compile_cache",
+    "tracking",
+    "dataset.data_dir",
+    "dataset.source",
+    "dataset.verify_checksum",
+    "search",
+    "report",
+)
+
 # Keys a run name always shows (as model-reg-s<seed>), whatever the sweep varies.
 NAMED_ALWAYS = ("model", "model.name", "reg", "reg.name", "trainer.seed")
 
 
 def flat_params(cfg: DictConfig) -> dict[str, str]:
     """The resolved config as dotted keys: ``model.widths`` -> ``[356, 105, 51]``; no password in ``tracking.uri``."""
-
-    def walk(node, prefix: str):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield from walk(value, f"{prefix}{key}.")
-        else:
-            yield prefix[:-1], json.dumps(node) if isinstance(node, list) else str(node)
-
-    params = dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
+    params = dotted.as_logged(OmegaConf.to_container(cfg, resolve=True))
     if "tracking.uri" in params:
-        params["tracking.uri"] = tracking.redacted(params["tracking.uri"])
+        params["tracking.uri"] = redaction.redacted(params["tracking.uri"])
     return params
+
+
+def is_hashed(key: str) -> bool:
+    """Whether a dotted config key counts towards the config hash (see HASH_EXCLUDED)."""
+    return not any(key == x or key.startswith(x + ".") for x in HASH_EXCLUDED)
 
 
 def config_hash(cfg: DictConfig) -> str:

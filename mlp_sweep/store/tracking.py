@@ -1,22 +1,17 @@
-"""The MLflow store: where runs go, the login that reaches it, the experiment they go in, the UI's pages on them.
+"""The MLflow store: where runs go, the experiment they go in, the UI's pages on them.
 
-Nothing here writes the process' environment: a URI's userinfo comes back
-as credentials for the entry point to place (:func:`split_userinfo`). The names
-of tags and variables are in :mod:`mlp_sweep.names`. Nothing here imports TensorFlow.
+The login that reaches a server is :mod:`mlp_sweep.store.login`'s, and the URIs without
+it :mod:`mlp_sweep.store.redaction`'s. The names of tags and variables are in
+:mod:`mlp_sweep.names`. Nothing here imports TensorFlow.
 """
 
-import base64
 import contextlib
 import fcntl
 import logging
 import os
 import random
-import re
 import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -24,6 +19,8 @@ from typing import TYPE_CHECKING, NamedTuple
 # command line's --help and config errors (which read the names below) answer at once.
 from mlp_sweep import names
 from mlp_sweep.errors import TrackingError, first_line
+from mlp_sweep.store.login import check_reachable, login_name
+from mlp_sweep.store.redaction import redacted, split_userinfo
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -54,43 +51,6 @@ def resolve_uri(uri: str | None) -> str:
     if "://" not in uri:
         return Path(uri).resolve().as_uri()
     return uri
-
-
-def split_userinfo(uri: str) -> tuple[str, dict[str, str]]:
-    """The URI without ``user:password@``, and that login as MLflow's credential variables.
-
-    MLflow's client would accept the userinfo, but every place that stores or
-    shows the URI (params, config.yaml, tags, messages) would then hold the
-    password; the bare URI and $MLFLOW_TRACKING_USERNAME/PASSWORD reach the same
-    server with the same login, and the variables travel to every job.
-    """
-    parts = urllib.parse.urlsplit(uri)
-    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
-        return uri, {}
-    login = {names.ENV_USERNAME: urllib.parse.unquote(parts.username or "")}
-    if parts.password is not None:
-        login[names.ENV_PASSWORD] = urllib.parse.unquote(parts.password)
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])), login
-
-
-def argv_without_userinfo(argv: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The command line with every URI's userinfo taken out (``key=URI`` or a bare URI), and the login it held.
-
-    For the entry point, which puts the login into MLflow's variables before
-    Hydra records the command line in the sweep's folder (.hydra/, multirun.yaml).
-    """
-    bare, login = [], {}
-    for arg in argv:
-        key, sep, value = arg.partition("=") if "=" in arg.split("://", 1)[0] else ("", "", arg)
-        value, found = split_userinfo(value)
-        bare.append(key + sep + value)
-        login |= found
-    return bare, login
-
-
-def credentials() -> dict[str, str]:
-    """MLflow's credential variables that are set here, to hand to jobs in other processes."""
-    return {k: os.environ[k] for k in names.CREDENTIAL_VARS if os.environ.get(k)}
 
 
 def open_experiment(uri: str | None, experiment: str) -> tuple["MlflowClient", str]:
@@ -232,102 +192,6 @@ def ui_links(uri: str, experiment_id: str, run_id: str) -> UiLinks:
         base, command = LOCAL_UI, f"mlflow ui --backend-store-uri {redacted(uri)}"
     runs, training = f"{base}/#/experiments/{experiment_id}/runs", "?workflowType=machine_learning"
     return UiLinks(command, runs + training, f"{runs}/{run_id}{training}")
-
-
-def redact_text(text: str) -> str:
-    """Any text with the userinfo of every URI in it masked (Hydra overrides, YAML, messages)."""
-    return USERINFO.sub(r"\1***@", text)
-
-
-USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
-
-
-def redacted(uri: str) -> str:
-    """The URI without any password or token it carries: ``https://***@host/...``."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return uri
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rsplit("@", 1)[1]
-    return f"{scheme}{sep}{authority}{slash}{path}"
-
-
-# A probe, not a request MLflow retries: its client tries a dead server for
-# minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT).
-REACHABLE_TIMEOUT_S = 5.0
-
-
-def check_reachable(uri: str, timeout_s: float = REACHABLE_TIMEOUT_S) -> None:
-    """Raise TrackingError at once when an HTTP tracking server does not answer, or refuses this login.
-
-    The probe asks what every sweep asks first (a search of experiments), with
-    the credentials MLflow's client would send (or the URI's own login): /health
-    answers without a login, so it would pass a wrong password on to fail later, in every job.
-    """
-    uri, login = split_userinfo(uri)
-    if not uri.startswith(("http://", "https://")):
-        return
-    probe = urllib.request.Request(
-        uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1", headers=auth_headers(login)
-    )
-    try:
-        urllib.request.urlopen(probe, timeout=timeout_s).close()
-    except urllib.error.HTTPError as e:
-        if e.code in (401, 403):
-            raise TrackingError(refusal(uri, e.code, login)) from None
-        return  # it answered, if not to this path (a proxy, an older server): reachable
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise TrackingError(
-            f"tracking server {redacted(uri)} cannot be reached ({reason}): start it (mlflow server --port ...), "
-            "or point tracking.uri or $MLFLOW_TRACKING_URI at a reachable server or a local store (sqlite:///mlflow.db)"
-        ) from e
-
-
-def login_name(login: dict[str, str] | None = None) -> str:
-    """Who this process logs in as, for messages: the username, or "(token)"."""
-    from mlflow.utils.credentials import (
-        read_mlflow_creds,
-    )  # env first, then ~/.mlflow/credentials, as MLflow reads them
-
-    return (login or {}).get(names.ENV_USERNAME) or read_mlflow_creds().username or "(token)"
-
-
-def auth_headers(login: dict[str, str] | None = None) -> dict[str, str]:
-    """The Authorization header MLflow's client sends (basic from username and password, else the bearer
-    token), or that of ``login`` where given."""
-    from mlflow.utils.credentials import read_mlflow_creds
-
-    if login:
-        username, password = login.get(names.ENV_USERNAME), login.get(names.ENV_PASSWORD, "")
-    else:
-        creds = read_mlflow_creds()
-        username, password = creds.username, creds.password
-    if username and password:
-        return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
-    if os.environ.get(names.ENV_TOKEN):
-        return {"Authorization": f"Bearer {os.environ[names.ENV_TOKEN]}"}
-    return {}
-
-
-def refusal(uri: str, status: int, login: dict[str, str] | None = None) -> str:
-    """One line for a server that refused this login (401) or its access (403), naming the fix."""
-    if status == 403:
-        return (
-            f"tracking server {redacted(uri)} refused access to user {login_name(login)} (HTTP 403): "
-            "ask the server's admin for permission (docs/team.md)"
-        )
-    if not auth_headers(login):
-        return (
-            f"tracking server {redacted(uri)} asks for a login (HTTP 401): "
-            f"set {names.ENV_USERNAME} and {names.ENV_PASSWORD} (or {names.ENV_TOKEN}) to your account on it"
-        )
-    return (
-        f"tracking server {redacted(uri)} refused the login of user {login_name(login)} (HTTP 401): "
-        f"check {names.ENV_USERNAME} and {names.ENV_PASSWORD} (or {names.ENV_TOKEN}), "
-        "or ask the server's admin to reset the password"
-    )
 
 
 def git_commit() -> str:

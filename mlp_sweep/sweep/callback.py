@@ -30,10 +30,10 @@ from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from mlp_sweep import compat, names, schema
+from mlp_sweep import compat, names
 from mlp_sweep.errors import ConfigError, reason
-from mlp_sweep.store import identity, resume, tracking
-from mlp_sweep.sweep import interrupt, progress
+from mlp_sweep.store import identity, redaction, resume, tracking
+from mlp_sweep.sweep import interrupt, policy, progress
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class SweepCallback(Callback):
             sys.exit(f"error: {reason(e)}")
 
     def start_parent_run(self, config: DictConfig) -> None:
-        schema.validate(config)  # what the sweep does not vary is checked once, here
+        policy.validate(config)  # what the sweep does not vary is checked once, here
         overrides = sweep_overrides(config)
         self.total, self.varying = plan(config, overrides)
         if "trainer.backend" in self.varying:
@@ -144,8 +144,8 @@ class SweepCallback(Callback):
         # this process' environment (local executor, sbatch): the credentials stay out of it.
         self.submitted = "submitit" in str(config.hydra.launcher.get("_target_", ""))  # jobs a scheduler owns
         if not self.submitted:
-            self.credentials = tracking.credentials()
-        overrides = [tracking.redact_text(o) for o in overrides]  # as logged below: no password
+            self.credentials = redaction.credentials()
+        overrides = [redaction.redact_text(o) for o in overrides]  # as logged below: no password
         run = client.create_run(
             experiment_id,
             run_name=time.strftime("sweep-%Y%m%d-%H%M%S"),

@@ -23,7 +23,7 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from mlp_sweep import schema
+from mlp_sweep.sweep import policy
 from mlp_sweep.sweep.search import storage_url
 
 RUNS_STUDY_SUFFIX = ":runs"  # the companion study whose trials are a search's seed runs (hyperband)
@@ -85,7 +85,7 @@ class HyperbandStop:
 
 def stop_rule(cfg: DictConfig) -> MedianStop | HyperbandStop | None:
     """The pruning rule for a job of a search that prunes (``search.pruner``); None otherwise."""
-    s, pruner = cfg.search, schema.pruner(cfg.search)
+    s, pruner = cfg.search, policy.pruner(cfg.search)
     if s.trial is None or pruner == "none":
         return None
     if pruner == "hyperband":

@@ -42,9 +42,10 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from mlp_sweep import compat, names, schema
+from mlp_sweep import compat, names
 from mlp_sweep.errors import ConfigError, MlpSweepError
 from mlp_sweep.store import history, resume, tracking
+from mlp_sweep.sweep import policy
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ def plan(cfg: DictConfig, arguments: Sequence[str]) -> Plan:
         cfg.search.sampler_seed,
         space,
         list(cfg.search.objectives),
-        schema.directions(cfg.search),
+        policy.directions(cfg.search),
     )
     pending = unfinished_trials(study)
     remaining = max(cfg.hydra.sweeper.n_trials - trials_done(study), len(pending), 0)

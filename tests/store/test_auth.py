@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from helpers import ROOT, free_port, requires, run_cli, stop
 from mlp_sweep import names
 from mlp_sweep.errors import TrackingError
-from mlp_sweep.store import tracking
+from mlp_sweep.store import login, redaction, tracking
 
 SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"
 EXPERIMENT = "mlp_sweep_smoke"  # experiment=smoke's
@@ -108,8 +108,8 @@ def test_probe_sends_the_userinfo_as_mlflow_would_and_nothing_writes_the_environ
     before = dict(os.environ)
     with stub_server(200) as (url, seen):
         uri = url.replace("http://", "http://alice:s3cr%40t@")
-        assert tracking.split_userinfo(uri) == (url, {names.ENV_USERNAME: "alice", names.ENV_PASSWORD: "s3cr@t"})
-        tracking.check_reachable(uri)
+        assert redaction.split_userinfo(uri) == (url, {names.ENV_USERNAME: "alice", names.ENV_PASSWORD: "s3cr@t"})
+        login.check_reachable(uri)
         with pytest.raises(TrackingError, match="holds a login: give the bare URI and set MLFLOW_TRACKING_USERNAME"):
             tracking.resolve_uri(uri)
     assert seen[-1] == "Basic YWxpY2U6czNjckB0"  # base64 of alice:s3cr@t
@@ -120,7 +120,7 @@ def test_probe_sends_the_userinfo_as_mlflow_would_and_nothing_writes_the_environ
 def test_probe_refuses_401_and_403_in_one_line_without_the_secret(no_credentials, status, fix):
     with stub_server(status) as (url, _):
         with pytest.raises(TrackingError) as refused:
-            tracking.check_reachable(url.replace("http://", "http://alice:s3cret@"))
+            login.check_reachable(url.replace("http://", "http://alice:s3cret@"))
     message = str(refused.value)
     assert fix in message and "s3cret" not in message and "\n" not in message
 
@@ -129,20 +129,20 @@ def test_unreachable_server_message_is_redacted(no_credentials):
     with stub_server(200) as (url, _):
         pass  # shut down: the port is closed now
     with pytest.raises(TrackingError, match="cannot be reached") as refused:
-        tracking.check_reachable(url.replace("http://", "http://alice:s3cret@"))
+        login.check_reachable(url.replace("http://", "http://alice:s3cret@"))
     assert "s3cret" not in str(refused.value)
 
 
 def test_redaction_of_text_and_command_lines(no_credentials):
     assert (
-        tracking.redact_text("uri: https://u:tok@mlflow.example.org/x and http://h/")
+        redaction.redact_text("uri: https://u:tok@mlflow.example.org/x and http://h/")
         == "uri: https://***@mlflow.example.org/x and http://h/"
     )
-    assert tracking.argv_without_userinfo(["-m", "tracking.uri=https://u:tok@h:5000", "model=mlp2"]) == (
+    assert redaction.argv_without_userinfo(["-m", "tracking.uri=https://u:tok@h:5000", "model=mlp2"]) == (
         ["-m", "tracking.uri=https://h:5000", "model=mlp2"],
         {names.ENV_USERNAME: "u", names.ENV_PASSWORD: "tok"},
     )
-    assert tracking.argv_without_userinfo(["report", "--tracking-uri", "http://u:tok@h"]) == (
+    assert redaction.argv_without_userinfo(["report", "--tracking-uri", "http://u:tok@h"]) == (
         ["report", "--tracking-uri", "http://h"],
         {names.ENV_USERNAME: "u", names.ENV_PASSWORD: "tok"},
     )

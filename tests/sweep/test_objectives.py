@@ -7,9 +7,9 @@ from optuna.trial import TrialState
 from test_search import SMOKE, STUDY, load_study, search_args, seed_runs
 
 from helpers import all_runs, make_cfg, run_cli
-from mlp_sweep import names, schema
+from mlp_sweep import names
 from mlp_sweep.errors import ConfigError
-from mlp_sweep.sweep import search
+from mlp_sweep.sweep import policy, search
 
 TWO = "search.objectives=[val_accuracy,n_params]"
 
@@ -29,9 +29,9 @@ def test_each_objective_is_the_mean_over_the_seeds():
 
 
 def test_directions_follow_the_metrics_unless_given():
-    assert schema.directions(make_cfg(TWO).search) == ["maximize", "minimize"]
+    assert policy.directions(make_cfg(TWO).search) == ["maximize", "minimize"]
     given = make_cfg("search.objectives=[val_loss,epoch_time_s]", "search.directions=[minimize,maximize]")
-    assert schema.directions(given.search) == ["minimize", "maximize"]
+    assert policy.directions(given.search) == ["minimize", "maximize"]
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_directions_follow_the_metrics_unless_given():
 )
 def test_a_search_that_cannot_run_is_refused_in_one_line(overrides, message):
     with pytest.raises(ConfigError) as refused:
-        schema.validate(make_cfg(*overrides))
+        policy.validate(make_cfg(*overrides))
     assert message in str(refused.value) and "\n" not in str(refused.value)
 
 

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from helpers import all_runs, run_cli, sweep_args
-from mlp_sweep import names, schema
+from mlp_sweep import names
 from mlp_sweep.core.data import to_idx
 from mlp_sweep.errors import ConfigError
 from mlp_sweep.store import identity, resume
@@ -89,7 +89,7 @@ def test_a_changed_space_under_the_same_study_name_is_refused(tmp_path):
 
 
 def test_the_search_config_is_outside_the_config_hash():
-    assert not schema.is_hashed("search.trial") and not schema.is_hashed("search.replicates")
+    assert not identity.is_hashed("search.trial") and not identity.is_hashed("search.replicates")
 
 
 # --- end to end ----------------------------------------------------------------------------
