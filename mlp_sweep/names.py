@@ -84,6 +84,14 @@ def best_metric(monitor: str) -> str:
 
 
 FINAL_METRICS = (TEST_LOSS, TEST_ACCURACY, TRAIN_TIME, PREDICT_MS, N_PARAMS, BEST_EPOCH)
+
+
+def final_metrics(monitor: str, stopped_early: bool) -> tuple[str, ...]:
+    """Every metric a run logs once, as it ends: FINAL_METRICS, ``best_<monitor>``, and ``stopped_epoch``
+    where early stopping ended it before its epochs."""
+    return (*FINAL_METRICS, best_metric(monitor), *((STOPPED_EPOCH,) if stopped_early else ()))
+
+
 PRUNED_AT = "pruned_at_epoch"  # in train()'s returned metrics when its stop rule ended it
 OBJECTIVE = "val_accuracy"  # what a search maximises and the report ranks by: never a test metric
 
@@ -92,7 +100,8 @@ OBJECTIVE = "val_accuracy"  # what a search maximises and the report ranks by: n
 # What every run logs (the model is a LoggedModel, named by TAG_MODEL_URI).
 CURVES_PNG = "curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
+CONFUSION_JSON = "confusion_matrix.json"  # its counts: {"counts": rows of true class, columns of predicted class}
 SUMMARY_TXT = "model_summary.txt"
 CONFIG_YAML = "config.yaml"
-RUN_ARTIFACTS = (CURVES_PNG, CONFUSION_PNG, SUMMARY_TXT, CONFIG_YAML)
+RUN_ARTIFACTS = (CURVES_PNG, CONFUSION_PNG, CONFUSION_JSON, SUMMARY_TXT, CONFIG_YAML)
 REPORT_DIR = "report"  # on a sweep's parent run: the report's files

@@ -98,7 +98,7 @@ def profile_config(name: str, epochs: int, overrides: list[str]) -> dict[str, ob
     model = compiled_model(cfg, s)
 
     def fit(n):  # as train() fits: one program per epoch (mlp_sweep/core/jax_epoch.py)
-        return step.fit(model, s, n, cfg.trainer.batch_size, [], 0, seed=cfg.trainer.seed)
+        return step.fit(model, s, step.Schedule(epochs=n, batch_size=cfg.trainer.batch_size, seed=cfg.trainer.seed))
 
     fit(1)  # compiles
     steps = epochs * -(-len(s.x_train) // cfg.trainer.batch_size)

@@ -35,12 +35,13 @@ from mlp_sweep.core.data import Splits
 
 def fit(
     model: keras.Model,
-    s: Splits,
+    splits: Splits,
+    *,
     epochs: int,
     batch_size: int,
+    seed: int,
     callbacks: Sequence[keras.callbacks.Callback],
     verbose: int,
-    seed: int,
 ) -> dict[str, list[float]]:
     """``model.fit`` on train, validating on val after each epoch, as one program per epoch; Keras' history.
 
@@ -49,10 +50,10 @@ def fit(
     ``on_train_batch_end`` per epoch: the last batch's, or the first whose loss was
     not finite.
     """
-    epoch_program = compile_epoch(model, len(s.x_train), batch_size)
-    placed = [jax.device_put(a) for a in (s.x_train, s.y_train, s.x_val, s.y_val)]  # once per run
+    epoch_program = compile_epoch(model, len(splits.x_train), batch_size)
+    placed = [jax.device_put(a) for a in (splits.x_train, splits.y_train, splits.x_val, splits.y_val)]  # once per run
     shuffling = np.random.default_rng(seed)
-    steps = -(-len(s.x_train) // batch_size)
+    steps = -(-len(splits.x_train) // batch_size)
     callbacks = keras.callbacks.CallbackList(
         list(callbacks), add_history=True, add_progbar=verbose != 0, verbose=verbose, epochs=epochs, steps=steps
     )
@@ -62,7 +63,7 @@ def fit(
     callbacks.on_train_begin()
     for epoch in range(epochs):
         callbacks.on_epoch_begin(epoch)
-        order = shuffling.permutation(len(s.x_train)).astype(np.int32)
+        order = shuffling.permutation(len(splits.x_train)).astype(np.int32)
         state, results = epoch_program(model_state(model), order, *placed)
         set_model_state(model, state)
         batch_losses, logs = np.asarray(results.pop("batch_losses")), {k: float(v) for k, v in results.items()}

@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from mlp_sweep import compat, names
-from mlp_sweep.core import data, figures, runtime, step
+from mlp_sweep.core import data, run_figures, runtime, step
 from mlp_sweep.errors import DivergedError, interruption
 from mlp_sweep.store import identity, redaction, resume, tracking
 from mlp_sweep.validation import validate
@@ -90,23 +90,43 @@ class EpochTracker(keras.callbacks.Callback):
             self.model.stop_training, self.stopped_at = True, self.epoch
 
 
-def compiled_model(cfg: DictConfig, s: data.Splits, keras_defaults: bool = False) -> keras.Model:
-    """The config's model for the data ``s``, seeded and compiled, in a fresh session on the config's threads.
+def compiled_model(cfg: DictConfig, splits: data.Splits, keras_defaults: bool = False) -> keras.Model:
+    """The config's model for ``splits``, seeded and compiled, in a fresh session on the config's threads.
 
     ``keras_defaults`` leaves out the speed settings, as a plain Keras script
     would (the benchmark's comparison arms).
     """
     runtime.use_threads(cfg.trainer.threads)
     plain = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in ("model", "reg", "optimizer")}
-    options = {} if keras_defaults else runtime.compile_options(cfg.trainer.steps_per_execution)
+    # Keras' progress bar counts in executions: more steps per execution than an epoch has batches
+    # would read 32/10. One execution never runs past its epoch, so fewer leave the numbers as they are.
+    per_execution = min(cfg.trainer.steps_per_execution, batches_per_epoch(len(splits.x_train), cfg.trainer.batch_size))
+    options = {} if keras_defaults else runtime.compile_options(per_execution)
     return step.seeded_model(
         plain["model"],
         plain["reg"],
         plain["optimizer"],
         cfg.trainer.seed,
         options,
-        input_dim=s.input_dim,
-        n_classes=s.n_classes,
+        input_dim=splits.input_dim,
+        n_classes=splits.n_classes,
+    )
+
+
+def batches_per_epoch(n_train: int, batch_size: int) -> int:
+    """The training batches of one epoch, the last one partly filled."""
+    return -(-n_train // batch_size)
+
+
+def schedule(cfg: DictConfig) -> step.Schedule:
+    """The config's epochs, batches and early stopping, as the fit step takes them."""
+    stop = cfg.trainer.early_stopping
+    return step.Schedule(
+        epochs=cfg.trainer.epochs,
+        batch_size=cfg.trainer.batch_size,
+        seed=cfg.trainer.seed,
+        patience=stop.patience,
+        monitor=stop.monitor,
     )
 
 
@@ -141,7 +161,7 @@ def train(cfg: DictConfig, progress: str = "bar", job: Job = Job()) -> dict[str,
     try:
         params = {
             **identity.flat_params(cfg),
-            "n_params": model.count_params(),
+            names.N_PARAMS: model.count_params(),
             "n_hidden_layers": len(cfg.model.widths),
             "input_dim": splits.input_dim,
             "n_classes": splits.n_classes,
@@ -189,13 +209,17 @@ DATASET_ATTEMPTS = 3  # parallel jobs may race to create the same dataset row
 MAX_DIGEST_CHARS = 36  # what MLflow stores of a dataset digest; the full checksum is the run's dataset tag
 
 
-def log_dataset(client: MlflowClient, run_id: str, s: data.Splits, cfg: DictConfig) -> None:
+def log_dataset(client: MlflowClient, run_id: str, splits: data.Splits, cfg: DictConfig) -> None:
     """The data as an MLflow dataset input, its digest the checksum: the UI's Dataset column shows what each run saw."""
     with warnings.catch_warnings():  # MLflow registers its local source class twice, then warns it is ambiguous
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
         source = str(data.resolve_data_dir(cfg.dataset.data_dir) or f"keras.datasets.{cfg.dataset.source}")
         dataset = mlflow.data.from_numpy(
-            s.x_train, targets=s.y_train, name=cfg.dataset.name, digest=s.sha256[:MAX_DIGEST_CHARS], source=source
+            splits.x_train,
+            targets=splits.y_train,
+            name=cfg.dataset.name,
+            digest=splits.sha256[:MAX_DIGEST_CHARS],
+            source=source,
         )
     entry = compat.dataset_input(dataset, "training")
     for attempt in range(DATASET_ATTEMPTS):
@@ -212,7 +236,7 @@ def fit_and_evaluate(
     run_id: str,
     cfg: DictConfig,
     model: keras.Model,
-    s: data.Splits,
+    splits: data.Splits,
     name: str,
     progress: str,
     stop_rule: StopRule | None,
@@ -222,27 +246,28 @@ def fit_and_evaluate(
         client, run_id, name, cfg.trainer.epochs, print_lines=progress == "line", stop_rule=stop_rule
     )
     started = time.perf_counter()
-    stop = OmegaConf.to_container(cfg.trainer.early_stopping)
-    verbose = 1 if progress == "bar" else 0
-    history = step.fit(model, s, cfg.trainer.epochs, cfg.trainer.batch_size, [tracker], verbose, stop, cfg.trainer.seed)
+    fitting = schedule(cfg)
+    history = step.fit(model, splits, fitting, callbacks=[tracker], verbose=1 if progress == "bar" else 0)
     train_time = time.perf_counter() - started
-    test, predicted = step.evaluate(model, s)
+    test, predicted = step.evaluate(model, splits)
 
     final = {k: float(v[-1]) for k, v in history.items() if k in names.EPOCH_METRICS}
-    final |= best_epoch(history, stop["monitor"], cfg.trainer.epochs if stop["patience"] is not None else None)
+    final |= best_epoch(history, fitting.monitor, fitting.epochs if fitting.patience is not None else None)
     final |= {
         **test,
-        "train_time_s": train_time,
-        "predict_ms_per_1k": predict_ms_per_1k(model, s.x_test),
-        "n_params": float(model.count_params()),
+        names.TRAIN_TIME: train_time,
+        names.PREDICT_MS: predict_ms_per_1k(model, splits.x_test),
+        names.N_PARAMS: float(model.count_params()),
     }
     if tracker.stopped_at is not None:
         final[names.PRUNED_AT] = tracker.stopped_at
     now = int(time.time() * 1000)
-    once = [k for k in final if k not in names.EPOCH_METRICS and k != names.PRUNED_AT]  # FINAL_METRICS and the best
+    once = names.final_metrics(fitting.monitor, stopped_early=names.STOPPED_EPOCH in final)
     client.log_batch(run_id, metrics=[Metric(k, final[k], now, 0) for k in once])
-    client.log_figure(run_id, figures.curves(history, name), names.CURVES_PNG)
-    client.log_figure(run_id, figures.confusion_matrix(s.y_test, predicted, name), names.CONFUSION_PNG)
+    client.log_figure(run_id, run_figures.curves(history, name), names.CURVES_PNG)
+    counts = run_figures.confusion_counts(splits.y_test, predicted, splits.n_classes)
+    client.log_figure(run_id, run_figures.confusion_matrix(counts, name), names.CONFUSION_PNG)
+    client.log_dict(run_id, {"counts": counts.tolist()}, names.CONFUSION_JSON)
     summary: list[str] = []
     model.summary(print_fn=summary.append)
     client.log_text(run_id, "\n".join(summary), names.SUMMARY_TXT)

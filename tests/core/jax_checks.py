@@ -42,7 +42,9 @@ def config(folder: str, store: str, *overrides: str):
 
 def history_of(cfg, s, epochs: int, callbacks=(), early_stopping=None):
     model = compiled_model(cfg, s)
-    return model, step.fit(model, s, epochs, BATCH, list(callbacks), 0, early_stopping, cfg.trainer.seed)
+    stop = early_stopping or {}
+    fitting = step.Schedule(epochs, BATCH, cfg.trainer.seed, stop.get("patience"), stop.get("monitor", "val_loss"))
+    return model, step.fit(model, s, fitting, callbacks=list(callbacks))
 
 
 def per_sample_loss(model, x, y) -> np.ndarray:
@@ -128,7 +130,7 @@ def seed_checks(folder: str, store: str) -> dict:
         model.fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val), epochs=5, batch_size=BATCH, verbose=0)
         found["keras_fit"].append(step.evaluate(model, s)[0]["test_accuracy"])
         model = compiled_model(cfg, s)
-        step.fit(model, s, 5, BATCH, [], 0, None, seed)
+        step.fit(model, s, step.Schedule(epochs=5, batch_size=BATCH, seed=seed))
         found["epoch_program"].append(step.evaluate(model, s)[0]["test_accuracy"])
     return found
 
