@@ -105,3 +105,23 @@ def basic_sweeper_jobs(overrides: Iterable) -> int:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     return sum(len(batch) for batch in BasicSweeper.split_arguments(list(overrides), None))
+
+
+def sweep_callbacks(sweeper) -> list:
+    """The Hydra callbacks of a sweep, as its sweeper holds them (``hydra_context.callbacks.callbacks``:
+    Hydra's ``Callbacks`` keeps its list in an undocumented attribute); [] where there is none."""
+    return list(getattr(getattr(getattr(sweeper, "hydra_context", None), "callbacks", None), "callbacks", []))
+
+
+def ray_start(init_cfg) -> None:
+    """hydra-ray-launcher's ``start_ray`` (in its private ``_launcher_util``): ``ray.init`` as the launcher calls it."""
+    from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
+
+    start_ray(init_cfg)
+
+
+def ray_launch_job(hydra_context, remote, sweep_config, task_function, singleton_state):
+    """hydra-ray-launcher's ``launch_job_on_ray`` (in its private ``_launcher_util``): one job as a Ray task."""
+    from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+
+    return launch_job_on_ray(hydra_context, remote, sweep_config, task_function, singleton_state)

@@ -21,7 +21,6 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from mlp_sweep import names, schema
-from mlp_sweep.bench.store import free_port  # noqa: F401 (the tests' too)
 from mlp_sweep.core.data import NPZ_KEYS, to_idx
 from mlp_sweep.names import ENV_DATA_DIR
 
@@ -31,6 +30,13 @@ REAL_MNIST = Path(os.environ.get(ENV_DATA_DIR, ROOT.parent / "shared" / "data" /
 
 ARTIFACTS = set(names.RUN_ARTIFACTS)
 make_cfg = schema.compose  # conf/ with overrides, as ``python -m mlp_sweep`` composes it
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_dataset(folder: Path, arrays: dict[str, np.ndarray], fmt: str = "idx", gz: bool = True) -> Path:

@@ -91,3 +91,23 @@ def test_a_dataset_becomes_the_input_entity_the_client_logs(store):
     (logged,) = client.get_run(run_id).inputs.dataset_inputs
     assert (logged.dataset.name, logged.dataset.digest) == ("d", "abc"), broke("dataset_input", "mlflow")
     assert [(t.key, t.value) for t in logged.tags] == [("mlflow.data.context", "training")]
+
+
+def test_sweep_callbacks_reads_hydras_callbacks_list():
+    from hydra._internal.callbacks import Callbacks
+    from hydra.types import HydraContext
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.create({"hydra": {"callbacks": {}}})
+    sweeper = type("Sweeper", (), {"hydra_context": HydraContext(config_loader=None, callbacks=Callbacks(config))})()
+    assert compat.sweep_callbacks(sweeper) == [], broke("sweep_callbacks", "hydra-core")
+    assert compat.sweep_callbacks(object()) == []
+
+
+def test_the_ray_launchers_private_helpers_are_where_compat_finds_them():
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install -e '.[ray]'")
+    from hydra_plugins.hydra_ray_launcher import _launcher_util
+
+    assert callable(_launcher_util.start_ray) and callable(_launcher_util.launch_job_on_ray), broke(
+        "ray_start and ray_launch_job", "hydra-ray-launcher"
+    )

@@ -16,7 +16,7 @@ point. Ray retries no job (``max_retries: 0`` unless ``hydra.launcher.ray.remote
 says otherwise): the sweep's resume is the one retry, seen and counted.
 
 Checked against hydra-ray-launcher 1.2.2 and Ray 2.60: the launcher's
-``ray_cfg`` and its helpers ``start_ray`` and ``launch_job_on_ray``, whose steps
+``ray_cfg`` and its helpers ``start_ray`` and ``launch_job_on_ray`` (through :mod:`mlp_sweep.compat`), whose steps
 :meth:`RayLauncher.launch` follows (``tests/sweep/test_launchers.py`` checks them).
 """
 
@@ -30,7 +30,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from omegaconf import OmegaConf, open_dict
 
 from hydra_plugins.hydra_ray_launcher import ray_launcher
-from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray, start_ray
+from mlp_sweep import compat
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class RayLauncher(ray_launcher.RayLauncher):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info("Ray Launcher is launching %d jobs, sweep output dir: %s", len(job_overrides), sweep_dir)
         self.ray_cfg.init.setdefault("object_store_memory", OBJECT_STORE_BYTES)
-        start_ray(self.ray_cfg.init)
+        compat.ray_start(self.ray_cfg.init)
         remote = OmegaConf.create({"max_retries": 0, **OmegaConf.to_container(self.ray_cfg.remote, resolve=True)})
         jobs = []
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
@@ -67,9 +67,8 @@ class RayLauncher(ray_launcher.RayLauncher):
             sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
             with open_dict(sweep_config):  # the job's id comes from a scheduler where there is one; here, its number
                 sweep_config.hydra.job.id, sweep_config.hydra.job.num = f"job_id_for_{idx}", idx
-            jobs.append(
-                launch_job_on_ray(self.hydra_context, remote, sweep_config, self.task_function, Singleton.get_state())
-            )
+            state = Singleton.get_state()
+            jobs.append(compat.ray_launch_job(self.hydra_context, remote, sweep_config, self.task_function, state))
         returns = [job_return(job, idx) for idx, job in enumerate(jobs, start=initial_job_idx)]
         return [
             r or JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=None)

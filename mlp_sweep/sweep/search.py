@@ -292,8 +292,7 @@ def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     try:
         return run_search(sweeper, arguments)
     except MlpSweepError as e:
-        callbacks = getattr(getattr(sweeper.hydra_context, "callbacks", None), "callbacks", [])
-        for callback in callbacks:
+        for callback in compat.sweep_callbacks(sweeper):
             if hasattr(callback, "end_parent_run"):  # the sweep's SweepCallback
                 callback.end_parent_run("FAILED", str(e))
         sys.exit(f"error: {e}")

@@ -112,7 +112,7 @@ def fast_checks(folder: str, store: str) -> dict:
 
 
 def seed_checks(folder: str, store: str) -> dict:
-    """Test accuracy of 3 seeds on the real smoke subset, 5 epochs of mlp2-bn_dropout, through today's
+    """Test accuracy of 3 seeds on the real smoke subset, 5 epochs of mlp2-bn_dropout, through
     Keras ``fit`` and through the epoch program."""
     found = {"keras_fit": [], "epoch_program": []}
     for seed in range(3):

@@ -10,7 +10,7 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep.bench import store as bench_store
+from mlp_sweep.bench import store_scaling as bench_store
 from mlp_sweep.store import history
 
 
@@ -80,7 +80,7 @@ def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
         [
             sys.executable,
             "-m",
-            "mlp_sweep.bench.store",
+            "mlp_sweep.bench.store_scaling",
             "--configs",
             "3",
             "--seeds",
@@ -104,4 +104,4 @@ def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
     assert (
         0 < result["resume_lookup_median_s"] <= result["resume_lookup_max_s"] and len(result["resume_lookups_s"]) == 2
     )
-    assert result["machine"]["cores"] > 0 and result["command"].startswith("python -m mlp_sweep.bench.store")
+    assert result["machine"]["cores"] > 0 and result["command"].startswith("python -m mlp_sweep.bench.store_scaling")

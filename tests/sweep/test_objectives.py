@@ -38,7 +38,7 @@ def test_directions_follow_the_metrics_unless_given():
     "overrides, message",
     [
         ((TWO, "search.pruner=median"), "search.pruner=median with 2 objectives: Optuna cannot prune a multi-"),
-        ((TWO, "search.pruning=true"), "search.pruner=median with 2 objectives"),  # the older key, too
+        ((TWO, "search.pruning=true"), "search.pruner=median with 2 objectives"),  # the deprecated key, too
         (("search.objectives=[test_accuracy]",), "the test set only reports: it never chooses"),
         ((TWO, "search.directions=[maximize]"), "give one of maximize or minimize per objective (2)"),
         (("search.pruner=hyperband", "trainer.epochs=3"), "search.pruner=hyperband needs search.grace_epochs=3"),
@@ -49,6 +49,11 @@ def test_a_search_that_cannot_run_is_refused_in_one_line(overrides, message):
     with pytest.raises(ConfigError) as refused:
         policy.validate(make_cfg(*overrides))
     assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_deprecated_pruning_key_warns_and_names_search_pruner():
+    with pytest.warns(FutureWarning, match="search.pruning is deprecated .* write search.pruner=median"):
+        policy.validate(make_cfg("search.pruning=true"))
 
 
 def test_a_changed_objective_list_under_the_same_study_name_is_refused(tmp_path):

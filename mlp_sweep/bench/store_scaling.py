@@ -1,7 +1,7 @@
 """How reading a sweep back scales with its size, against a real ``mlflow server``.
 
-    python -m mlp_sweep.bench.store --out benchmarks/store-<machine>.json   # 100 configs x 10 seeds, 20 epochs
-    python -m mlp_sweep.bench.store --configs 4 --seeds 2 --epochs 3        # a smoke test
+    python -m mlp_sweep.bench.store_scaling --out benchmarks/store-<machine>.json   # 100 configs x 10 seeds, 20 epochs
+    python -m mlp_sweep.bench.store_scaling --configs 4 --seeds 2 --epochs 3        # a smoke test
 
 A search or a multi-seed sweep on a team's server holds hundreds of runs. This
 makes such a sweep without training: a local server (SQLite behind it, as
@@ -187,7 +187,7 @@ def measure(n_configs: int, n_seeds: int, epochs: int, lookups: int) -> dict[str
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench.store", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench.store_scaling", description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", type=int, default=100, help="configs in the sweep (default 100)")
     p.add_argument("--seeds", type=int, default=10, help="seeds per config (default 10)")
     p.add_argument("--epochs", type=int, default=20, help="steps of each curve (default 20)")
