@@ -56,7 +56,19 @@ def fast_checks(folder: str, store: str) -> dict:
     found = {}
     cfg = config(folder, store, "model=mlp2", "reg=bn_dropout")
     s = data.from_config(cfg.dataset)
-    found["same_seed"] = [history_of(cfg, s, 2)[1] for _ in range(2)]
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, secs, **kw: (
+            compiles.append(kw.get("fun_name", "")) if event.endswith("backend_compile_duration") else None
+        )
+    )
+    # Twice the same seed, each fit asked for 5 epochs and stopped after the second by a callback, as a
+    # stop rule stops it; the second fit's compiles are counted (two epochs, each with a partial last batch).
+    found["same_seed"] = [history_of(cfg, s, 5, [StopAfterSecondEpoch()])[1]]
+    compiles.clear()
+    found["same_seed"].append(history_of(cfg, s, 5, [StopAfterSecondEpoch()])[1])
+    found["epoch_compiles"] = sum("train_epoch" in name for name in compiles)
+    found["stopped_history"] = found["same_seed"][1]
 
     # A learning rate of 0 leaves the model as it is: the epoch's loss and accuracy are then
     # those of the samples its batches held, which the test recomputes from the shuffling rule.
@@ -69,17 +81,6 @@ def fast_checks(folder: str, store: str) -> dict:
         "val_loss": float(per_sample_loss(model, s.x_val, s.y_val).mean()),
     }
     found["batch_rows"] = np.asarray(jax_epoch.batch_rows(np.arange(N_TRAIN), BATCH)).tolist()
-
-    compiles = []
-    jax.monitoring.register_event_duration_secs_listener(
-        lambda event, secs, **kw: (
-            compiles.append(kw.get("fun_name", "")) if event.endswith("backend_compile_duration") else None
-        )
-    )
-    history_of(cfg, s, 3)
-    found["epoch_compiles"] = sum("train_epoch" in name for name in compiles)
-
-    found["stopped_history"] = history_of(cfg, s, 5, [StopAfterSecondEpoch()])[1]
 
     # Random labels: validation loss rises once the model memorises them, so the best epoch is early.
     overfit = config(folder, store, "model=mlp2", "reg=none", "optimizer.lr=0.01")
