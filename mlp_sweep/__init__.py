@@ -8,12 +8,14 @@ The package's folders are its layers, each importing only those below it
 - ``sweep/``: the Hydra callback around a multirun, the Optuna search, its pruning rule;
 - ``core/`` (training) beside ``reporting/`` (reading sweeps back);
 - ``store/``: the MLflow store, a run's identity, claims and resume, bulk history;
-- at the bottom, ``schema`` (what a config may hold), ``names``, ``errors`` and ``compat``.
+- ``validation`` (the ranges a config's types cannot express) over ``schema`` (what a config may hold, and
+  its composition) over ``choices`` (every list of allowed names);
+- at the bottom, ``names``, ``errors``, ``compat`` (every private API used) and ``dotted`` (config keys).
 
 A sweep as a DataFrame: ``from mlp_sweep import load_sweep, summarize``.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["load_sweep", "summarize"]
 
 
