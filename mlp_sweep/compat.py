@@ -99,12 +99,18 @@ def optuna_trial_id(frozen_trial) -> int:
     return frozen_trial._trial_id
 
 
-def basic_sweeper_jobs(overrides: Iterable) -> int:
-    """How many jobs Hydra's basic sweeper makes of parsed overrides (``BasicSweeper.split_arguments``, in
-    ``hydra._internal``): the sweep's job count, for its ``[k/N]`` lines."""
+def basic_sweeper_grid(overrides: Iterable) -> list[list[str]]:
+    """The jobs Hydra's basic sweeper makes of parsed overrides, each a list of overrides
+    (``BasicSweeper.split_arguments``, in ``hydra._internal``): a race's configs."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    return sum(len(batch) for batch in BasicSweeper.split_arguments(list(overrides), None))
+    return [list(job) for batch in BasicSweeper.split_arguments(list(overrides), None) for job in batch]
+
+
+def basic_sweeper_jobs(overrides: Iterable) -> int:
+    """How many jobs Hydra's basic sweeper makes of parsed overrides: the sweep's job count, for its ``[k/N]``
+    lines."""
+    return len(basic_sweeper_grid(overrides))
 
 
 def sweep_callbacks(sweeper) -> list:

@@ -63,6 +63,11 @@ TAG_STORAGE = "mlp_sweep.study_storage"  # on the parent run: where the study li
 SPACE_ATTR = "search_space"  # the study's user attribute that pins its space
 OBJECTIVES_ATTR = "search_objectives"  # and its objectives, as "metric:direction"
 
+# --- a race (mlp_sweep.sweep.race_launch) -----------------------------------------------
+
+TAG_RACE = "mlp_sweep.race"  # "true" on a race's parent run, whose RACE_RECORD holds the race's record
+RACE_RECORD = "race.json"  # its rule, rounds, who left when and why, each config's hash, the idle share
+
 # --- metrics ----------------------------------------------------------------------------
 
 N_PARAMS = "n_params"  # also a param

@@ -154,6 +154,24 @@ class ReportConf:
     # The epoch each run is compared at: final (its last), or best (its best validation epoch,
     # as trainer.early_stopping.monitor chooses it; with early stopping, the weights it was tested with).
     at: str = "final"
+    # Equivalence within a margin, in points of validation accuracy: each config's verdict becomes best,
+    # worse, equivalent ±margin (TOST) or undecided, with the seeds a decision needs. null: no margin
+    # (the table says only whether a config is shown below the best).
+    margin: Optional[float] = None
+
+
+@dataclass
+class RaceConf:
+    """How a race (``hydra/sweeper=race``, mlp_sweep/sweep/race.py) spends seeds; none of it enters the config hash."""
+
+    # Seeds every config gets in the first round, and the most any config gets.
+    min_seeds: int = 3
+    max_seeds: int = 10
+    # The margin of equivalence, in points of validation accuracy (null: report.margin, else 0.3).
+    margin: Optional[float] = None
+    # The chance of any false verdict for one config over the whole race (worse when it is as good as the
+    # best, or equivalent when it is 1.5 margins away); spent over the looks (docs/race.md).
+    alpha: float = 0.05
 
 
 @dataclass
@@ -166,6 +184,7 @@ class Config:
     tracking: TrackingConf = MISSING
     search: SearchConf = field(default_factory=SearchConf)
     report: ReportConf = field(default_factory=ReportConf)
+    race: RaceConf = field(default_factory=RaceConf)
 
 
 CONF_MODULE = "mlp_sweep.conf"  # conf/ of the repo, installed as a package (pyproject.toml)

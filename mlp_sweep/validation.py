@@ -52,8 +52,18 @@ def config_problems(cfg: DictConfig) -> list[str]:
                 cfg.report.at in choices.REPORT_AT,
                 f"report.at={cfg.report.at!r} is unknown: choose one of {', '.join(choices.REPORT_AT)}",
             ),
+            (
+                cfg.report.margin is None or is_margin(cfg.report.margin),
+                f"report.margin={cfg.report.margin} must be a finite number of points > 0, e.g. report.margin=0.3, "
+                "or null for no equivalence test",
+            ),
         ),
     ]
+
+
+def is_margin(value: float) -> bool:
+    """Whether a margin of equivalence (points of accuracy) is usable: finite, above 0."""
+    return math.isfinite(value) and value > 0
 
 
 def _checked(*checks: tuple[bool, str]) -> list[str]:

@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from mlp_sweep import choices, names
 from mlp_sweep.choices import DEFAULT_COSTS
 from mlp_sweep.errors import TrackingError
-from mlp_sweep.reporting import pareto, stats
+from mlp_sweep.reporting import pareto, stats, verdicts
 from mlp_sweep.store import history, identity, login, resume, tracking
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids; anything else names a sweep by its run name
@@ -213,13 +213,22 @@ def comparable(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["left_out"].isna()].reset_index(drop=True)
 
 
-def summarize(runs: pd.DataFrame, holm: bool = True, costs: Sequence[str] = DEFAULT_COSTS) -> pd.DataFrame:
+def summarize(
+    runs: pd.DataFrame,
+    holm: bool = True,
+    costs: Sequence[str] = DEFAULT_COSTS,
+    margin: float | None = None,
+    race: verdicts.RaceVerdicts | None = None,
+) -> pd.DataFrame:
     """One row per config, best first: the report's statistics (:func:`mlp_sweep.reporting.stats.summarize`)
-    and its accuracy-cost front (``front`` and ``front_<cost>`` columns, :mod:`mlp_sweep.reporting.pareto`)."""
+    and its accuracy-cost front (``front`` and ``front_<cost>`` columns, :mod:`mlp_sweep.reporting.pareto`).
+
+    ``margin`` (points of validation accuracy) adds each config's verdict: best, worse, equivalent ±margin or
+    undecided (:mod:`mlp_sweep.reporting.verdicts`); ``race``: the verdicts a race's configs left it with."""
     kept = comparable(runs)
     if kept.empty:
         raise ValueError("no run of this sweep can be compared: every one is unfinished, failed or pruned")
-    table = stats.summarize(kept, holm)
+    table = stats.summarize(kept, holm, margin, race)
     for cost in costs:  # a cost the summary does not carry: its mean per config, NaN where no run logged it
         if cost not in table and f"{cost}_mean" not in table:
             means = kept.groupby("group")[cost].mean() if cost in kept else pd.Series(dtype=float)

@@ -20,14 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow.artifacts
 import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep import names
+from mlp_sweep import names, validation
 from mlp_sweep.choices import COST_AXES, DEFAULT_COSTS
 from mlp_sweep.errors import MlpSweepError, TrackingError
-from mlp_sweep.reporting import figures, frame, pareto, search_figures, stats
+from mlp_sweep.reporting import figures, frame, pareto, search_figures, stats, verdicts
 from mlp_sweep.reporting.frame import CURVES, find_sweep, open_store, store_errors
 
 ARTIFACT_DIR = names.REPORT_DIR  # on the parent run
@@ -49,6 +50,8 @@ class Report:
     search_objectives: Sequence[str] = ()
     data: str = ""  # the datasets the runs saw, with their shapes (:func:`datasets`)
     at: str = "final"  # the epoch compared: each run's last, or its best validation epoch
+    margin: float | None = None  # of equivalence, in points (report.margin); a race's own where it is one
+    race: verdicts.RaceVerdicts | None = None  # a race's rule and the verdicts its configs left it with
 
     def search_front_title(self) -> str:
         goals = " against ".join(self.search_objectives)
@@ -63,6 +66,7 @@ class Report:
             "",
             *self.notes,
             textwrap.fill(stats.footnote(self.holm).replace("`", ""), width=110),
+            textwrap.fill(verdicts.footnote(self.margin, self.race).replace("`", ""), width=110),
             textwrap.fill(epoch_note(self.at).replace("`", ""), width=110),
             textwrap.fill(self.front_note, width=110),
             *(
@@ -146,6 +150,8 @@ def markdown(report: Report) -> str:
             *(f"{n}  " for n in report.notes),
             "",
             stats.footnote(report.holm),
+            "",
+            verdicts.footnote(report.margin, report.race),
             "",
             epoch_note(report.at),
             "",
@@ -253,6 +259,14 @@ def write_figures(report: Report, curves: dict[str, dict[str, pd.Series]], runs:
     )
 
 
+def race_verdicts(client: MlflowClient, parent: Run) -> verdicts.RaceVerdicts | None:
+    """The race's record on its parent run (race.json), where the sweep was a race."""
+    if parent.data.tags.get(names.TAG_RACE) != "true":
+        return None
+    record = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/{names.RACE_RECORD}")
+    return verdicts.RaceVerdicts.from_record(record)
+
+
 def make_report(
     sweep: str | None = None,
     experiment: str | None = None,
@@ -262,12 +276,15 @@ def make_report(
     client: MlflowClient | None = None,
     costs: Sequence[str] = DEFAULT_COSTS,
     at: str = "final",
+    margin: float | None = None,
 ) -> Report:
     """Build the comparison of one sweep, write its files and log them on the parent run.
 
     ``client``: the store a sweep already holds open; else the one ``tracking_uri`` names is opened.
     ``costs``: what the accuracy-cost front weighs validation accuracy against (``report.costs``).
     ``at``: compare each run at its "final" epoch or at its "best" validation epoch (``report.at``).
+    ``margin``: of equivalence, in points (``report.margin``): each config gets a verdict. A race's report
+    shows the verdicts its configs left the race with, at the race's own margin.
     """
     client, uri = (client, client.tracking_uri) if client is not None else open_store(tracking_uri)
     with store_errors(uri):
@@ -279,7 +296,9 @@ def make_report(
                 f"sweep {parent.info.run_name} ({parent.info.run_id}) has no finished runs to compare"
                 + (f": {' '.join(notes)}" if notes else " yet")
             )
-        summary = frame.summarize(runs, holm, costs)
+        race = race_verdicts(client, parent)
+        margin = 100 * race.rule.margin if race is not None else margin
+        summary = frame.summarize(runs, holm, costs, margin, race)
         out = Path(out_dir) if out_dir is not None else Path("reports") / parent.info.run_name
         out.mkdir(parents=True, exist_ok=True)
         report = Report(
@@ -293,6 +312,8 @@ def make_report(
             costs,
             data=datasets(kept),
             at=at,
+            margin=margin,
+            race=race,
         )
         study = search_figures.load_study(parent)
         if study is not None and len(study.directions) > 1 and study.best_trials:
@@ -326,6 +347,12 @@ def main(argv: list[str] | None = None) -> int:
         help="compare each run at its final epoch, or at its best validation epoch (default: %(default)s)",
     )
     parser.add_argument(
+        "--margin",
+        type=float,
+        help="margin of equivalence in points of validation accuracy: each config's verdict is best, worse, "
+        "equivalent ±margin or undecided, with the seeds a decision needs (default: none)",
+    )
+    parser.add_argument(
         "--holm",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -337,9 +364,19 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not costs:
         print(f"error: --costs {args.costs}: give one or more of {', '.join(COST_AXES)}", file=sys.stderr)
         return 1
+    if args.margin is not None and not validation.is_margin(args.margin):
+        print(f"error: --margin {args.margin}: give a finite number of points > 0, e.g. --margin 0.3", file=sys.stderr)
+        return 1
     try:
         report = make_report(
-            args.sweep, args.experiment, args.tracking_uri, args.out, args.holm, costs=costs, at=args.at
+            args.sweep,
+            args.experiment,
+            args.tracking_uri,
+            args.out,
+            args.holm,
+            costs=costs,
+            at=args.at,
+            margin=args.margin,
         )
     except MlpSweepError as e:
         print(f"error: {e}", file=sys.stderr)

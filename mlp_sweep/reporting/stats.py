@@ -11,11 +11,13 @@ Plain pandas and scipy on a frame of runs, so it is testable without MLflow;
 import math
 import re
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mlp_sweep.reporting import verdicts
 from mlp_sweep.reporting.labels import config_labels
 
 # Final-epoch metrics of a run, with the columns that show them. Accuracies are shown in %.
@@ -40,6 +42,8 @@ ALPHA = 0.05
 # `≈ best`): such a config gets the difference and its interval, not a verdict.
 MIN_SEEDS = 3
 DIFFERENCE = "Δ vs best, pp (95% CI)"  # the formatted column of diff_vs_best and its interval
+VERDICT = "verdict"  # with a margin: best, worse, equivalent ±m or undecided
+SEEDS_PLAN = "seeds to decide"  # per config, for 80% power, and the nearer test
 # Params that describe a config in the table; run columns are ``params.<key>``.
 DESCRIBED = (
     "model.name",
@@ -162,7 +166,71 @@ def short(value) -> str:
         return text
 
 
-def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
+def add_verdicts(
+    table: pd.DataFrame,
+    seeds: dict[str, np.ndarray],
+    margin: float | None,
+    race: verdicts.SequentialRule | None = None,
+    raced: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Each config's verdict (``verdict``) and the seeds a config a side would need to decide it (``seeds_needed``,
+    with the ``nearer`` test), ``margin`` in points.
+
+    A grid's verdict reads its own table: ``worse`` where ``vs_best`` says below, ``equivalent`` where the 90% Welch
+    interval of the difference lies inside ±margin (TOST at 5%), else ``undecided``. A race's (``race``, its rule)
+    is the one each config left the race with (``raced``: group → verdict), and its seeds are planned at the
+    race's level. Without a margin only the seeds to show a difference are planned.
+    """
+    best = seeds[table["group"][0]]
+    rows = []
+    for rank, group, vs_best in zip(table["rank"], table["group"], table["vs_best"], strict=True):
+        values = seeds[group]
+        if rank == 1:
+            rows.append((verdicts.BEST, None))
+            continue
+        if race is not None:
+            verdict = (raced or {}).get(group) or race.decide(values, best)
+            level, sided = race.level, 1
+        else:
+            comparison = verdicts.compare(values, best) if min(len(values), len(best)) >= MIN_SEEDS else None
+            if vs_best == "below":
+                verdict = verdicts.WORSE
+            elif comparison is not None and margin is not None and _inside(comparison.interval(ALPHA), margin / 100):
+                verdict = verdicts.EQUIVALENT
+            else:
+                verdict = verdicts.UNDECIDED
+            level, sided = ALPHA, 2
+        plan = None
+        if verdict == verdicts.UNDECIDED:
+            diff = float(np.mean(values) - np.mean(best))
+            plan = verdicts.seeds_needed(
+                diff, verdicts.pooled_sd(values, best), None if margin is None else margin / 100, level, level, sided
+            )
+        rows.append((verdict, plan))
+    if margin is not None:  # without one, the table keeps its `vs best` alone
+        table["verdict"] = [f"equivalent ±{margin:g}" if v == verdicts.EQUIVALENT else v for v, _ in rows]
+    table["seeds_needed"] = [min_needed(plan) for _, plan in rows]
+    table["nearer"] = [plan.nearer if plan else None for _, plan in rows]
+    table["seeds_plan"] = [plan.text() if plan else ("–" if v == verdicts.UNDECIDED else "") for v, plan in rows]
+    return table
+
+
+def _inside(interval: tuple[float, float], margin: float) -> bool:
+    return -margin < interval[0] and interval[1] < margin
+
+
+def min_needed(plan: verdicts.SeedsNeeded | None) -> float:
+    """The fewer of the two tests' seed counts; NaN where neither can decide or nothing was planned."""
+    counts = [n for n in (plan.worse, plan.equivalent) if n is not None] if plan else []
+    return float(min(counts)) if counts else math.nan
+
+
+def summarize(
+    runs: pd.DataFrame,
+    holm_adjusted: bool = True,
+    margin: float | None = None,
+    race: verdicts.RaceVerdicts | None = None,
+) -> pd.DataFrame:
     """One row per config, best first: descriptions, mean/std/n of each metric, CI, comparison with the best.
 
     ``runs`` holds one finished run a row: ``group`` (what its seeds share:
@@ -201,7 +269,11 @@ def summarize(runs: pd.DataFrame, holm_adjusted: bool = True) -> pd.DataFrame:
     ]
     table["p_vs_best"] = holm(list(table["p_vs_best_raw"])) if holm_adjusted else table["p_vs_best_raw"]
     table["vs_best"] = [verdict(r, k, p) for r, k, p in zip(table["rank"], fewest, table["p_vs_best"], strict=True)]
-    return table
+    if race is None:
+        return add_verdicts(table, seeds, margin)
+    hashes = runs.groupby("group")["config_hash"].first() if "config_hash" in runs else pd.Series(dtype=str)
+    raced = {g: race.by_config_hash.get(h) for g, h in hashes.items() if race.by_config_hash.get(h)}
+    return add_verdicts(table, seeds, 100 * race.rule.margin, race.rule, raced)
 
 
 def mean_std(mean: float, std: float, scale: float, digits: int) -> str:
@@ -270,6 +342,10 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
                     table["rank"], table["diff_vs_best"], table["diff_ci_low"], table["diff_ci_high"], strict=True
                 )
             ]
+    if "verdict" in table:
+        out[VERDICT] = table["verdict"]
+    if (table["seeds_plan"] != "").any():
+        out[SEEDS_PLAN] = table["seeds_plan"]
     if "front" in table:
         out["front"] = table["front"].map(
             lambda costs: ", ".join(COST_LABELS.get(c, c) for c in costs.split(", ") if c)

@@ -33,7 +33,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # Keys that do not change what a run computes: left out of the config hash.
 # The data is covered by its checksum, so where it lies (data_dir), which published set
 # it claims to be (source) and whether that was checked (verify_checksum) do not count, nor how a
-# search proposed the config (search: its trial, study, replicates), nor what a report compares (report).
+# search proposed the config (search: its trial, study, replicates), nor what a report compares (report), nor
+# how a race spends seeds (race).
 HASH_EXCLUDED = (
     "trainer.seed",
     "trainer.threads",
@@ -45,6 +46,7 @@ HASH_EXCLUDED = (
     "dataset.verify_checksum",
     "search",
     "report",
+    "race",
 )
 
 # Keys a run name always shows (as model-reg-s<seed>), whatever the sweep varies.

@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
@@ -53,13 +54,19 @@ def plan(config: DictConfig, overrides: list[str]) -> tuple[int | None, list[str
     """How many jobs the sweep will run, and the keys it varies (they name its runs).
 
     A grid counts as Hydra's basic sweeper expands it; a search asks its study
-    (:func:`mlp_sweep.sweep.search.plan`); any other sweeper has its own syntax: unknown.
+    (:func:`mlp_sweep.sweep.search.plan`); a race checks its settings and leaves the count
+    unknown; any other sweeper has its own syntax: unknown.
     """
     if is_search(config):
         from mlp_sweep.sweep import search  # Optuna: only for a search
 
         p = search.plan(config, list(config.hydra.overrides.task))
         return p.jobs, p.varying
+    from mlp_sweep.sweep import race_launch  # imports this module
+
+    if race_launch.is_race(config):  # its job count depends on what its seeds show
+        race_launch.plan(config, list(config.hydra.overrides.task))
+        return None, identity.varying_keys(overrides)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
         return compat.basic_sweeper_jobs(parsed), identity.varying_keys(overrides)
@@ -91,6 +98,20 @@ def closing_note(report_dir: Path | None, links: tracking.UiLinks, jobs: int | N
     lines += [f"  the sweep's runs  {links.runs}", f"  its parent run    {links.run}"]
     lines.append(f"Wall time: {progress.clock(wall_s)} for {jobs if jobs is not None else '?'} jobs.")
     return "\n".join(lines)
+
+
+def sweep_callback(sweeper) -> "SweepCallback | None":
+    """The sweep's SweepCallback, as its sweeper holds it: where its parent run is."""
+    return next((c for c in compat.sweep_callbacks(sweeper) if isinstance(c, SweepCallback)), None)
+
+
+def refuse(sweeper, error: Exception) -> NoReturn:
+    """End a sweep its sweeper refuses (a search or race it cannot run) in one ``error:`` line, its parent run
+    FAILED: Hydra would print a traceback and leave the parent run open."""
+    callback = sweep_callback(sweeper)
+    if callback is not None:
+        callback.end_parent_run("FAILED", str(error))
+    sys.exit(f"error: {error}")
 
 
 class SweepCallback(Callback):
@@ -300,6 +321,7 @@ class SweepCallback(Callback):
                     out_dir=Path(config.hydra.sweep.dir) / "report",
                     costs=list(config.report.costs),
                     at=config.report.at,
+                    margin=config.report.margin,
                 ).text(),
                 flush=True,
             )

@@ -10,10 +10,13 @@ from omegaconf import DictConfig
 
 from mlp_sweep import choices, validation
 
+# The race's margin where none is given, in points of validation accuracy (docs/race.md says why).
+DEFAULT_MARGIN = 0.3
+
 
 def validate(cfg: DictConfig) -> None:
     """Check a run's config and its search settings together: one ConfigError naming every problem."""
-    validation.validate(cfg, search_problems(cfg))
+    validation.validate(cfg, search_problems(cfg) + race_problems(cfg.race))
 
 
 def search_problems(cfg: DictConfig) -> list[str]:
@@ -56,6 +59,32 @@ def search_problems(cfg: DictConfig) -> list[str]:
     if search.grace_epochs <= 0:
         problems.append(f"search.grace_epochs={search.grace_epochs} must be > 0, e.g. search.grace_epochs=3")
     return problems
+
+
+def race_problems(race: DictConfig) -> list[str]:
+    """What is wrong with a race's settings (``race.*``), each with its fix."""
+    problems = []
+    if race.min_seeds < 2:
+        problems.append(
+            f"race.min_seeds={race.min_seeds} must be >= 2: a comparison needs two seeds a config (3 is usual)"
+        )
+    if race.max_seeds < race.min_seeds:
+        problems.append(
+            f"race.max_seeds={race.max_seeds} is below race.min_seeds={race.min_seeds}: raise race.max_seeds"
+        )
+    if race.margin is not None and not validation.is_margin(race.margin):
+        problems.append(f"race.margin={race.margin} must be a finite number of points > 0, e.g. race.margin=0.3")
+    if not 0 < race.alpha < 0.5:
+        problems.append(f"race.alpha={race.alpha} must be in (0, 0.5), e.g. race.alpha=0.05")
+    return problems
+
+
+def race_margin(cfg: DictConfig) -> float:
+    """The race's margin of equivalence in points: ``race.margin``, else ``report.margin``, else 0.3."""
+    for margin in (cfg.race.margin, cfg.report.margin):
+        if margin is not None:
+            return float(margin)
+    return DEFAULT_MARGIN
 
 
 def pruner(search: DictConfig) -> str:

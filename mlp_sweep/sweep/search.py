@@ -22,7 +22,6 @@ The Hydra plugin (hydra_plugins/mlp_sweep_search) is a thin shim over
 
 import logging
 import statistics
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,7 @@ from optuna.trial import TrialState
 from mlp_sweep import compat, names
 from mlp_sweep.errors import ConfigError, MlpSweepError
 from mlp_sweep.store import history, resume, tracking
-from mlp_sweep.sweep import policy
+from mlp_sweep.sweep import callback, policy
 
 log = logging.getLogger(__name__)
 
@@ -292,10 +291,7 @@ def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     try:
         return run_search(sweeper, arguments)
     except MlpSweepError as e:
-        for callback in compat.sweep_callbacks(sweeper):
-            if hasattr(callback, "end_parent_run"):  # the sweep's SweepCallback
-                callback.end_parent_run("FAILED", str(e))
-        sys.exit(f"error: {e}")
+        callback.refuse(sweeper, e)
 
 
 def run_search(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
