@@ -186,9 +186,12 @@ class SequentialRule:
 
     def name(self) -> str:
         """The rule as the report's footnote names it."""
+        if self.naive:
+            return f"α = {self.alpha} at every look (no correction)"
         return (
-            f"Bonferroni over the race's {self.looks} planned looks (n = {self.min_seeds}…{self.max_seeds} seeds): "
-            f"each look tests at α/{self.looks} = {self.level:.4g} (overall α = {self.alpha})"
+            f"Bonferroni over the race's {self.looks} planned looks (n = {self.min_seeds}…{self.max_seeds} seeds) "
+            f"and the {max(1, self.configs - 1)} other config(s) each may be compared with as the best: each test at "
+            f"α/{self.tests} = {self.level:.3g} (α = {self.alpha} over the whole race)"
         )
 
     def decide(self, values: Sequence[float], best: Sequence[float]) -> str:
@@ -230,8 +233,7 @@ def footnote(margin: float | None, race: RaceVerdicts | None) -> str:
             f"verdict: as the config left the race (margin ±{100 * race.rule.margin:g} points): worse (one-sided "
             f"Welch test below the best), equivalent (TOST: the difference's {100 * (1 - 2 * race.rule.level):.3g}% "
             "interval inside ±margin), undecided (neither at race.max_seeds). Error rule: "
-            f"{race.rule.name()}, over each config's tests against any other config as the best; the chance of a "
-            "false verdict for a config stays below α (docs/race.md). " + plan
+            f"{race.rule.name()}; the chance of a false verdict for a config stays below α (docs/race.md). " + plan
         )
     if margin is None:
         return plan.replace("to the nearer of the two tests", "to show the difference (Welch, two-sided, 5%)")

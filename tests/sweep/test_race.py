@@ -1,0 +1,145 @@
+"""The race: its bookkeeping on accuracies given by hand, its refusals, and a real race on the command line."""
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from helpers import make_cfg, parents, run_cli, sweep_args
+from mlp_sweep import names
+from mlp_sweep.reporting.verdicts import BEST, EQUIVALENT, UNDECIDED, WORSE, SequentialRule
+from mlp_sweep.sweep import policy
+from mlp_sweep.sweep.race import Race
+
+
+def play(race: Race, values: dict[str, list[float]]) -> list[dict]:
+    """Run the race on fixed accuracies (config → its seeds in order); the rounds' records."""
+    while not race.done:
+        for config, index in race.next_seeds():
+            race.add(config, index, values[config][index])
+        race.look()
+    return race.rounds
+
+
+def test_a_race_drops_the_loser_then_decides_the_tie_and_stops_the_undecided_at_max_seeds():
+    rule = SequentialRule(0.05, 0.003, min_seeds=3, max_seeds=5, configs=4)
+    values = {
+        "best": [0.9800, 0.9802, 0.9798, 0.9801, 0.9799],
+        "loser": [0.90, 0.91, 0.905],  # 7.5 points behind, with 0.5 points of noise
+        "tie": [0.9801, 0.9799, 0.9800, 0.9800, 0.9801],  # within 0.01 points of the best
+        "noisy": [0.975, 0.985, 0.970, 0.988, 0.979],  # 0.06 points behind on average, 0.7 points of noise
+    }
+    race = Race(rule, list(values))
+    rounds = play(race, values)
+
+    assert race.verdicts() == {"best": BEST, "loser": WORSE, "tie": EQUIVALENT, "noisy": UNDECIDED}
+    # Round 1: 3 seeds each; the loser leaves at once. Each later round adds one seed to those still in.
+    assert rounds[0]["seeds"] == {"best": 3, "loser": 3, "tie": 3, "noisy": 3}
+    assert [(x["config"], x["verdict"], x["n"]) for x in rounds[0]["left"]][0] == ("loser", WORSE, 3)
+    assert {c: len(v) for c, v in race.values.items()} == {
+        "best": 5,
+        "loser": 3,
+        "tie": race.as_record()["seeds"]["tie"],
+        "noisy": 5,
+    }
+    left = {x["config"]: (len(rounds[:i]) + 1, x["verdict"]) for i, r in enumerate(rounds) for x in r["left"]}
+    assert left["noisy"] == (3, UNDECIDED)  # at max_seeds = 5: round 3
+    record = race.as_record()
+    assert (
+        record["rule"].startswith("Bonferroni over the race's 3 planned looks (n = 3…5 seeds) and the 3 other")
+        and record["seeds"]["noisy"] == 5
+    )
+
+
+def test_the_level_of_each_look_spends_alpha_over_looks_and_rivals():
+    rule = SequentialRule(0.05, 0.003, min_seeds=3, max_seeds=10, configs=9)
+    assert rule.looks == 8 and rule.level == pytest.approx(0.05 / (8 * 8))
+    assert SequentialRule(0.05, 0.003, 3, 10, configs=9, naive=True).level == 0.05
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("race.min_seeds=1", "race.min_seeds=1 must be >= 2"),
+        ("race.max_seeds=2", "race.max_seeds=2 is below race.min_seeds=3"),
+        ("race.margin=0", "race.margin=0.0 must be a finite number of points > 0"),
+        ("race.margin=inf", "race.margin=inf must be a finite number of points > 0"),
+        ("race.alpha=0.5", "race.alpha=0.5 must be in (0, 0.5)"),
+        ("report.margin=-1", "report.margin=-1.0 must be a finite number of points > 0"),
+    ],
+)
+def test_bad_race_settings_are_refused_with_the_fix(override, message):
+    with pytest.raises(Exception, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        policy.validate(make_cfg(override))
+
+
+def test_the_race_margin_falls_back_to_the_reports_then_to_the_default():
+    assert policy.race_margin(make_cfg()) == policy.DEFAULT_MARGIN
+    assert policy.race_margin(make_cfg("report.margin=0.5")) == 0.5
+    assert policy.race_margin(make_cfg("report.margin=0.5", "race.margin=0.2")) == 0.2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["trainer.seed=0,1"], "error: trainer.seed is swept by the race"),
+        (["hparams_search=mlp_optuna"], "error: a race runs a grid: it cannot be combined with a search"),
+        (["race.min_seeds=1"], "error: invalid config: race.min_seeds=1 must be >= 2"),
+    ],
+)
+def test_a_race_it_cannot_run_is_refused_in_one_line_before_anything_trains(tiny_mnist, tmp_path, extra, message):
+    result = run_cli(*sweep_args(tmp_path, tiny_mnist, "model=mlp2,mlp3", "hydra/sweeper=race", *extra), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert all(r.info.status == "FAILED" for r in parents(f"sqlite:///{tmp_path / 'mlflow.db'}"))
+
+
+@pytest.mark.slow
+def test_a_smoke_race_gives_configs_different_seed_counts_each_with_a_verdict_and_trains_nothing_again(
+    tiny_mnist, tmp_path
+):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = sweep_args(
+        tmp_path,
+        tiny_mnist,
+        "model=mlp2,mlp3",
+        "reg=none,bn_dropout",
+        "hydra/sweeper=race",
+        "race.margin=1",
+        "race.max_seeds=5",
+        "tracking.log_model=false",
+        "dataset.train_size=500",
+    )
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (parent,) = parents(store)
+    client = MlflowClient(store)
+    record = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/{names.RACE_RECORD}")
+    seeds = record["seeds"]
+    assert set(record["verdicts"].values()) <= {BEST, WORSE, EQUIVALENT, UNDECIDED}
+    assert list(record["verdicts"].values()).count(BEST) == 1
+    assert all(3 <= n <= 5 for n in seeds.values()) and len(set(seeds.values())) > 1, seeds
+    trained = [r for r in client.search_runs([parent.info.experiment_id]) if r.info.run_id != parent.info.run_id]
+    assert len(trained) == sum(seeds.values())  # one run per seed the race asked for
+    assert f"Race: {sum(seeds.values())} runs in {len(record['rounds'])} rounds; idle share" in first.stdout
+    assert 0 <= record["idle_share"] < 1
+
+    # The report's CSV: each config's n and the verdict it left the race with.
+    csv = pd.read_csv(tmp_path / "multirun" / "report" / "comparison.csv")
+    labels = {json.dumps(sorted(k.split())): v for k, v in record["verdicts"].items()}
+    assert sorted(csv["n"]) == sorted(seeds.values())
+    assert sorted(v.split(" ")[0] for v in csv["verdict"]) == sorted(labels.values())
+    assert "Bonferroni over the race's 3 planned looks" in " ".join(first.stdout.split())
+
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    finished = [
+        r for r in client.search_runs([parent.info.experiment_id]) if r.data.tags.get(names.TAG_SWEEP) != "parent"
+    ]
+    assert len(finished) == len(trained)  # the same race replayed from the store: nothing trained
+    second = parents(store)[-1]
+    again_record = mlflow.artifacts.load_dict(f"{second.info.artifact_uri}/{names.RACE_RECORD}")
+    assert again_record["verdicts"] == record["verdicts"] and again_record["seeds"] == seeds
