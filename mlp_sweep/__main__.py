@@ -107,7 +107,7 @@ def cli() -> None:
         login |= env_login
     os.environ.update(login)
     if sys.argv[1:2] == ["report"]:
-        from mlp_sweep.reporting.report import main as report_main  # no TensorFlow: the report only reads MLflow
+        from mlp_sweep.reporting.cli import main as report_main  # no TensorFlow: the report only reads MLflow
 
         sys.exit(report_main(sys.argv[2:]))
     from mlp_sweep.sweep import interrupt  # not in main(): a grid job's process loads no sweeping layer

@@ -5,11 +5,11 @@ sides have seeds enough for one. Rows are labelled by
 :mod:`mlp_sweep.reporting.labels`.
 
 Plain pandas and scipy on a frame of runs, so it is testable without MLflow;
+:mod:`mlp_sweep.reporting.table` shows the numbers as strings, and
 :mod:`mlp_sweep.reporting.report` reads the runs and writes the results.
 """
 
 import math
-import re
 import warnings
 from collections.abc import Mapping
 
@@ -29,21 +29,11 @@ METRICS = {
     "epoch_time_s": "s/epoch",
     "predict_ms_per_1k": "predict ms/1k",
 }
-# How the table names a cost of the accuracy-cost front (its `front` column).
-COST_LABELS = {
-    "n_params": "params",
-    "epoch_time_s": "s/epoch",
-    "predict_ms_per_1k": "predict ms/1k",
-    "train_time_s": "train s",
-}
 SELECT_BY = "val_accuracy"  # never a test metric: the test set only reports
 ALPHA = 0.05
 # Seeds a side below which Welch's test has almost no power (two seeds a side let 55 points pass as
 # `≈ best`): such a config gets the difference and its interval, not a verdict.
 MIN_SEEDS = 3
-DIFFERENCE = "Δ vs best, pp (95% CI)"  # the formatted column of diff_vs_best and its interval
-VERDICT = "verdict"  # with a margin: best, worse, equivalent ±m or undecided
-SEEDS_PLAN = "seeds to decide"  # per config, for 80% power, and the nearer test
 # Params that describe a config in the table; run columns are ``params.<key>``.
 DESCRIBED = (
     "model.name",
@@ -157,15 +147,6 @@ def verdict(rank: int, seeds: int, p: float) -> str:
     return "≈ best" if p >= ALPHA else "below"
 
 
-def short(value) -> str:
-    """A param as the table shows it: numbers to four significant digits (a search draws 0.0023358825194833557)."""
-    text = str(value)
-    try:
-        return text if len(text) <= 8 else f"{float(text):.4g}"
-    except ValueError:
-        return text
-
-
 def add_verdicts(
     table: pd.DataFrame,
     seeds: dict[str, np.ndarray],
@@ -274,80 +255,3 @@ def summarize(
     hashes = runs.groupby("group")["config_hash"].first() if "config_hash" in runs else pd.Series(dtype=str)
     raced = {g: race.by_config_hash.get(h) for g, h in hashes.items() if race.by_config_hash.get(h)}
     return add_verdicts(table, seeds, 100 * race.rule.margin, race.rule, raced)
-
-
-def mean_std(mean: float, std: float, scale: float, digits: int) -> str:
-    """``97.83 ± 0.12``, the mean alone when there is no spread to show (one seed), or "–" when there is
-    no value (a cost that runs from before 0.2.0 did not log)."""
-    if math.isnan(mean):
-        return "–"
-    text = f"{mean * scale:.{digits}f}"
-    return text if math.isnan(std) else f"{text} ± {std * scale:.{digits}f}"
-
-
-def p_value(p: float) -> str:
-    """``p=0.140``, or ``p<0.001`` where three decimals would show 0."""
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
-
-
-def difference(diff: float, low: float, high: float) -> str:
-    """``−2.10 (−3.52 to −0.68)``: a difference of accuracies and its interval in percentage points, signed;
-    the difference alone where a side has a single seed."""
-
-    def signed(x: float) -> str:
-        return f"{round(100 * x, 2) + 0.0:+.2f}".replace("-", "−")  # + 0.0: a rounded −0 reads 0
-
-    return signed(diff) if math.isnan(low) else f"{signed(diff)} ({signed(low)} to {signed(high)})"
-
-
-def formatted(table: pd.DataFrame) -> pd.DataFrame:
-    """The summary as the strings a reader sees: the console, Markdown and the README show this."""
-
-    def col(key: str, default: str = "?") -> pd.Series:
-        return table[key].fillna(default) if key in table else pd.Series(default, index=table.index)
-
-    widths = col("model.widths", "[]").map(lambda w: ", ".join(re.findall(r"\d+", str(w))))
-    out = pd.DataFrame(
-        {
-            "#": table["rank"],
-            "config": table["config"],
-            "model": col("model.name"),
-            "hidden layers": col("n_hidden_layers").astype(str) + ": " + widths,
-            "BN": col("reg.batch_norm").map(lambda b: "yes" if str(b).lower() == "true" else "no"),
-            "dropout": col("reg.dropout").map(short),
-            "optimizer": col("optimizer.name"),
-            "params": col("n_params").map(lambda n: f"{int(n):,}" if str(n).isdigit() else n),
-            "epochs": col("trainer.epochs"),
-            "n": table["n"],
-        }
-    )
-    for metric, name in METRICS.items():
-        scale, digits = (100, 2) if "accuracy" in metric else (1, 4) if "loss" in metric else (1, 2)
-        out[name] = [
-            mean_std(m, s, scale, digits) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=False)
-        ]
-        if metric == SELECT_BY:
-            out["val acc 95% CI"] = [
-                ("–" if math.isnan(lo) else f"{100 * lo:.2f} – {100 * hi:.2f}")
-                for lo, hi in zip(table["val_accuracy_ci_low"], table["val_accuracy_ci_high"], strict=False)
-            ]
-            fewest = table["n"].clip(upper=table["n"][0])  # as summarize counts them: the best is first
-            out["vs best (Welch)"] = [
-                f"{v} (n={n})" if v == "too few seeds" else v if math.isnan(p) else f"{v} ({p_value(p)})"
-                for v, n, p in zip(table["vs_best"], fewest, table["p_vs_best"], strict=True)
-            ]
-            out[DIFFERENCE] = [
-                "–" if rank == 1 else difference(d, lo, hi)
-                for rank, d, lo, hi in zip(
-                    table["rank"], table["diff_vs_best"], table["diff_ci_low"], table["diff_ci_high"], strict=True
-                )
-            ]
-    if "verdict" in table:
-        out[VERDICT] = table["verdict"]
-    if (table["seeds_plan"] != "").any():
-        out[SEEDS_PLAN] = table["seeds_plan"]
-    if "front" in table:
-        out["front"] = table["front"].map(
-            lambda costs: ", ".join(COST_LABELS.get(c, c) for c in costs.split(", ") if c)
-        )
-    return out

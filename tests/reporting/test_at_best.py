@@ -4,8 +4,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlp_sweep import names
+from mlp_sweep.reporting.cli import main
 from mlp_sweep.reporting.frame import load_sweep
-from mlp_sweep.reporting.report import main, make_report
+from mlp_sweep.reporting.report import make_report
 
 # per config: val_accuracy and val_loss by epoch 1..4, whether early stopping restored the best, its test accuracy
 RUNS = {

@@ -14,7 +14,9 @@ from helpers import ROOT, run_cli, sweep_args
 from mlp_sweep import names
 from mlp_sweep.errors import TrackingError
 from mlp_sweep.reporting import stats as compare
-from mlp_sweep.reporting.report import ARTIFACT_DIR, FILES, main, make_report
+from mlp_sweep.reporting.cli import main
+from mlp_sweep.reporting.report import ARTIFACT_DIR, FILES, make_report
+from mlp_sweep.reporting.table import formatted
 
 # config hash -> (model, widths, batch norm, dropout, final val accuracies of its seeds)
 CONFIGS = {
@@ -180,7 +182,7 @@ def test_configs_the_columns_cannot_tell_apart_show_what_differs():
             for s, acc in enumerate(accs)
         ]
     )
-    table = compare.formatted(compare.summarize(runs))
+    table = formatted(compare.summarize(runs))
     assert list(table["config"]) == ["mlp2-none · lr 1e-3", "mlp2-none · lr 0.01"]
     assert list(table["vs best (Welch)"]) == ["best", "≈ best (p=0.225)"]  # the best has no spread: still testable
 
@@ -332,7 +334,7 @@ def test_seeds_that_agree_exactly_on_both_sides_are_below_when_the_means_differ(
             *[("z", "0.03", 0.95)] * 3,
         ]
     )
-    table = compare.formatted(compare.summarize(runs))
+    table = formatted(compare.summarize(runs))
     assert list(table["vs best (Welch)"]) == ["best", "≈ best (p=1.000)", "below (p<0.001)"]
     assert "seeds of both configs agree exactly" in compare.footnote(holm=True)
 

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from mlp_sweep.reporting.labels import config_labels
-from mlp_sweep.reporting.stats import DIFFERENCE, footnote, formatted, summarize, welch_interval
+from mlp_sweep.reporting.stats import footnote, summarize, welch_interval
+from mlp_sweep.reporting.table import DIFFERENCE, formatted
 
 MLP3 = {
     "model.name": "mlp3",

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from mlp_sweep.reporting import verdicts
-from mlp_sweep.reporting.stats import SEEDS_PLAN, VERDICT, formatted, summarize
+from mlp_sweep.reporting.stats import summarize
+from mlp_sweep.reporting.table import SEEDS_PLAN, VERDICT, formatted
 
 A, B = [0.90, 0.92, 0.94], [0.95, 0.96, 0.97]
 
