@@ -50,22 +50,22 @@ def is_search(config: DictConfig) -> bool:
     return "mlp_sweep_search" in str(config.hydra.sweeper.get("_target_", ""))
 
 
-def plan(config: DictConfig, overrides: list[str]) -> tuple[int | None, list[str]]:
+def sweep_shape(config: DictConfig, overrides: list[str]) -> tuple[int | None, list[str]]:
     """How many jobs the sweep will run, and the keys it varies (they name its runs).
 
     A grid counts as Hydra's basic sweeper expands it; a search asks its study
-    (:func:`mlp_sweep.sweep.search.plan`); a race checks its settings and leaves the count
+    (:func:`mlp_sweep.sweep.search.open_search`); a race checks its settings and leaves the count
     unknown; any other sweeper has its own syntax: unknown.
     """
     if is_search(config):
         from mlp_sweep.sweep import search  # Optuna: only for a search
 
-        p = search.plan(config, list(config.hydra.overrides.task))
-        return p.jobs, p.varying
+        searched = search.open_search(config, list(config.hydra.overrides.task))
+        return searched.jobs, searched.varying
     from mlp_sweep.sweep import race_launch  # imports this module
 
     if race_launch.is_race(config):  # its job count depends on what its seeds show
-        race_launch.plan(config, list(config.hydra.overrides.task))
+        race_launch.race_grid(config, list(config.hydra.overrides.task))
         return None, identity.varying_keys(overrides)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -150,7 +150,7 @@ class SweepCallback(Callback):
     def start_parent_run(self, config: DictConfig) -> None:
         policy.validate(config)  # what the sweep does not vary is checked once, here
         overrides = sweep_overrides(config)
-        self.total, self.varying = plan(config, overrides)
+        self.total, self.varying = sweep_shape(config, overrides)
         if "trainer.backend" in self.varying:
             raise ConfigError(
                 "a sweep runs one Keras backend (it is chosen once per process): run one sweep per trainer.backend"

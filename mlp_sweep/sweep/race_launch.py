@@ -41,8 +41,8 @@ def is_race(config: DictConfig) -> bool:
 
 
 @dataclass(frozen=True)
-class RacePlan:
-    """What a race command will do, read from its config before anything trains."""
+class RaceGrid:
+    """The configs a race command runs, its first seed and its rule, read from its config before anything trains."""
 
     configs: list[list[str]]  # the grid: each config's overrides
     first_seed: int
@@ -60,7 +60,7 @@ class RacePlan:
         return [*self.configs[config], f"trainer.seed={self.first_seed + seed_index}"]
 
 
-def plan(cfg: DictConfig, arguments: Sequence[str]) -> RacePlan:
+def race_grid(cfg: DictConfig, arguments: Sequence[str]) -> RaceGrid:
     """Expand the race's grid; refuse a race it cannot run (bad settings, a swept seed, a search), with the fix."""
     problems = policy.race_problems(cfg.race)
     if problems:
@@ -78,7 +78,7 @@ def plan(cfg: DictConfig, arguments: Sequence[str]) -> RacePlan:
     configs = compat.basic_sweeper_grid(overrides)
     margin = policy.race_margin(cfg) / 100
     rule = SequentialRule(cfg.race.alpha, margin, cfg.race.min_seeds, cfg.race.max_seeds, configs=len(configs))
-    return RacePlan(configs, cfg.trainer.seed, rule, tuple(identity.varying_keys(list(arguments))))
+    return RaceGrid(configs, cfg.trainer.seed, rule, tuple(identity.varying_keys(list(arguments))))
 
 
 def value(result: JobReturn) -> float | None:
@@ -99,9 +99,9 @@ def longest_first(jobs: list[tuple[int, int]], seconds: dict[int, float]) -> lis
 def run_race(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     """Run the rounds until every config has left the race; record the race on the parent run."""
     cfg = sweeper.config
-    p = plan(cfg, arguments)
-    names_ = p.names
-    race = Race(p.rule, names_)
+    grid = race_grid(cfg, arguments)
+    names_ = grid.names
+    race = Race(grid.rule, names_)
     index = {name: i for i, name in enumerate(names_)}
     seconds: dict[int, float] = {}
     hashes: dict[str, str] = {}
@@ -109,10 +109,10 @@ def run_race(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
         "race of %d configs: %d seeds each, then one more a round while undecided (up to %d); margin %.3g points, "
         "α %.3g",
         len(names_),
-        p.rule.min_seeds,
-        p.rule.max_seeds,
-        100 * p.rule.margin,
-        p.rule.alpha,
+        grid.rule.min_seeds,
+        grid.rule.max_seeds,
+        100 * grid.rule.margin,
+        grid.rule.alpha,
     )
     Path(cfg.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
     returns, job_idx, started = [], 0, time.time()
@@ -120,8 +120,8 @@ def run_race(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
         jobs = longest_first([(index[c], i) for c, i in race.next_seeds()], seconds)
         if not jobs:
             break
-        sweeper.validate_batch_is_legal([p.job(c, i) for c, i in jobs])
-        results = sweeper.launcher.launch([p.job(c, i) for c, i in jobs], initial_job_idx=job_idx)
+        sweeper.validate_batch_is_legal([grid.job(c, i) for c, i in jobs])
+        results = sweeper.launcher.launch([grid.job(c, i) for c, i in jobs], initial_job_idx=job_idx)
         for (config, seed_index), result in sorted(zip(jobs, results, strict=True)):
             race.add(names_[config], seed_index, value(result))
             if result.status == JobStatus.COMPLETED and result.return_value:

@@ -220,7 +220,7 @@ def tell(
 
 
 @dataclass(frozen=True)
-class Plan:
+class SearchPlan:
     """What a search command will do, read from its config and its study before anything trains."""
 
     study: optuna.Study
@@ -241,7 +241,7 @@ class Plan:
         return [*self.space, "search.trial"]
 
 
-def plan(cfg: DictConfig, arguments: Sequence[str]) -> Plan:
+def open_search(cfg: DictConfig, arguments: Sequence[str]) -> SearchPlan:
     """Open (or continue) the study for this command; refuse a search it cannot run, with the fix.
 
     The sweep callback asks it for the job count and the keys that name runs; the
@@ -264,7 +264,7 @@ def plan(cfg: DictConfig, arguments: Sequence[str]) -> Plan:
     )
     pending = unfinished_trials(study)
     remaining = max(cfg.hydra.sweeper.n_trials - trials_done(study), len(pending), 0)
-    return Plan(study, storage, space, fixed, pending, remaining, cfg.search.replicates)
+    return SearchPlan(study, storage, space, fixed, pending, remaining, cfg.search.replicates)
 
 
 def record_study(client: MlflowClient, experiment_id: str, parent_run_id: str, cfg: DictConfig) -> None:
@@ -297,28 +297,39 @@ def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
 def run_search(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     """Ask for trials in batches of ``n_jobs``, launch each trial's seeds, tell the outcomes."""
     cfg = sweeper.config
-    p = plan(cfg, arguments)
+    search_plan = open_search(cfg, arguments)
     client, experiment_id = tracking.open_experiment(cfg.tracking.uri, cfg.tracking.experiment)
-    study, pending, remaining = p.study, list(p.pending), p.remaining
+    study, pending, remaining = search_plan.study, list(search_plan.pending), search_plan.remaining
     log.info(
         "study %s in %s: %d trial(s) done, %d to run, %d seed(s) each",
         study.study_name,
-        p.storage,
+        search_plan.storage,
         trials_done(study),
         remaining,
-        p.replicates,
+        search_plan.replicates,
     )
     Path(cfg.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
     returns, job_idx = [], 0
     while remaining > 0:
         trials = [
-            pending.pop(0) if pending else study.ask(dict(p.space)) for _ in range(min(sweeper.n_jobs, remaining))
+            pending.pop(0) if pending else study.ask(dict(search_plan.space))
+            for _ in range(min(sweeper.n_jobs, remaining))
         ]
-        batch = [job for t in trials for job in trial_jobs(t.number, t.params, p.fixed, p.replicates, p.storage)]
+        batch = [
+            job
+            for t in trials
+            for job in trial_jobs(t.number, t.params, search_plan.fixed, search_plan.replicates, search_plan.storage)
+        ]
         sweeper.validate_batch_is_legal(batch)
         results = sweeper.launcher.launch(batch, initial_job_idx=job_idx)
         for i, trial in enumerate(trials):
-            tell(study, trial, results[i * p.replicates : (i + 1) * p.replicates], client, experiment_id)
+            tell(
+                study,
+                trial,
+                results[i * search_plan.replicates : (i + 1) * search_plan.replicates],
+                client,
+                experiment_id,
+            )
         job_idx, remaining = job_idx + len(batch), remaining - len(trials)
         returns.append(results)
     return returns
