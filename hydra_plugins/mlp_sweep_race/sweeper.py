@@ -4,8 +4,8 @@ Its settings are the config's ``race.*`` (mlp_sweep/schema.py's RaceConf), so th
 checked, named and overridden like every other setting.
 """
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
@@ -17,13 +17,18 @@ from omegaconf import DictConfig
 @dataclass
 class RaceSweeperConf:
     _target_: str = "hydra_plugins.mlp_sweep_race.sweeper.RaceSweeper"
+    # A search's settings (hparams_search=... sets them): held only so that a race combined with a search is
+    # refused in one line of ours (mlp_sweep.sweep.race_launch), not in Hydra's words about a missing key.
+    n_trials: Optional[int] = None
+    n_jobs: Optional[int] = None
+    params: dict[str, str] = field(default_factory=dict)
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="race", node=RaceSweeperConf, provider="mlp_sweep")
 
 
 class RaceSweeper(Sweeper):
-    def __init__(self) -> None:
+    def __init__(self, **search_settings: Any) -> None:  # a search's, refused once the race starts
         super().__init__()
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None

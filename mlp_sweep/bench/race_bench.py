@@ -103,13 +103,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--loser-lr", default="1e-5", help="the loser's Adam learning rate (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=10, help="the fixed grid's seeds, and the races' max_seeds")
     p.add_argument("--work", help="folder for the stores and logs (default: a new temporary one)")
+    p.add_argument("--smoke", action="store_true", help="a check of the benchmark itself: the smoke subset of MNIST")
     p.add_argument("--out", help="write every number as JSON here")
     args = p.parse_args(argv)
     if not os.environ.get(names.ENV_DATA_DIR):
         sys.exit(f"error: set {names.ENV_DATA_DIR} to a folder with the real MNIST (the benchmark trains on it)")
     work = Path(args.work or tempfile.mkdtemp(prefix="race_bench_"))
     work.mkdir(parents=True, exist_ok=True)
-    common = [*FAST, f"trainer.epochs={args.epochs}"]
+    common = [*FAST, f"trainer.epochs={args.epochs}", *(["experiment=smoke"] if args.smoke else [])]
     seeds = f"trainer.seed=range(0,{args.seeds})"
     loser = f"optimizer.lr=0.001,{args.loser_lr}"
     race = ["hydra/sweeper=race", f"race.margin={args.margin}", "race.min_seeds=3", f"race.max_seeds={args.seeds}"]
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "epochs": args.epochs,
+        "data": "the smoke subset" if args.smoke else "MNIST: 50,000 train, 10,000 validation",
         "margin_points": args.margin,
         "commands": {name: " ".join(cmd[2:]) for name, cmd in arms.items()},
         "wall_s": walls,
