@@ -25,6 +25,9 @@ COSTS = tuple(COST_AXES)
 OBJECTIVES = tuple(dict.fromkeys((*names.EPOCH_METRICS, *COSTS)))
 DEFAULT_COSTS = (names.N_PARAMS, names.EPOCH_TIME)
 REPORT_AT = ("final", "best")  # the epoch a report compares: each run's last, or its best validation epoch
+# Which config a report registers (report.choose): the best on validation, or the cheapest by the first of
+# report.costs among those not shown worse than the best (shown equivalent, where a margin is set).
+REPORT_CHOOSE = ("best", "cheapest")
 # Keras' element-wise activations (keras.activations), checked here so that a typo is
 # refused before TensorFlow loads. Not glu (it halves a layer) nor threshold (it needs arguments).
 ACTIVATIONS = (

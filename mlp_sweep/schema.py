@@ -158,6 +158,14 @@ class ReportConf:
     # worse, equivalent ±margin (TOST) or undecided, with the seeds a decision needs. null: no margin
     # (the table says only whether a config is shown below the best).
     margin: Optional[float] = None
+    # Register the chosen config's model in MLflow's Model Registry under this name, with report.alias pointing
+    # at it (serve or load it as models:/<name>@<alias>). null: nothing is registered.
+    register: Optional[str] = None
+    # The alias the registered version gets (moved only when the choice changes).
+    alias: str = "champion"
+    # Which config is registered: best (on validation), or cheapest (the lowest first cost in report.costs
+    # among the configs not shown worse than the best; with report.margin, those shown equivalent to it).
+    choose: str = "best"
 
 
 @dataclass

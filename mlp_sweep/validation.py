@@ -2,6 +2,7 @@
 with its fix. The search's own settings are the sweep's to check (:mod:`mlp_sweep.sweep.policy`)."""
 
 import math
+import posixpath
 import re
 from collections.abc import Iterable
 
@@ -45,7 +46,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
             ),
             (cfg.optimizer.lr > 0, f"optimizer.lr={cfg.optimizer.lr} must be > 0, e.g. optimizer.lr=0.001"),
             (
-                len(cfg.report.costs) > 0 and set(cfg.report.costs) <= set(choices.COSTS),
+                set(cfg.report.costs) <= set(choices.COSTS)
+                and (len(cfg.report.costs) > 0 or cfg.report.choose == "cheapest"),  # that one says it below
                 f"report.costs={list(cfg.report.costs)}: give one or more of {', '.join(choices.COSTS)}",
             ),
             (
@@ -58,7 +60,59 @@ def config_problems(cfg: DictConfig) -> list[str]:
                 "or null for no equivalence test",
             ),
         ),
+        *_register_problems(cfg),
     ]
+
+
+# What MLflow refuses in a registered model's name (/ and :), and what would break models:/<name>@<alias> (@, quotes).
+MODEL_NAME_REFUSED = re.compile(r"[/:@'\"\\]")
+ALIAS = re.compile(r"[\w\-]{1,255}")  # MLflow's aliases: letters, digits, _ and -
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why MLflow's Model Registry (or a models:/ URI) would refuse ``name``, or None."""
+    if not name.strip():
+        return "is empty"
+    if MODEL_NAME_REFUSED.search(name):
+        return "holds one of / : @ ' \" \\"
+    if name != name.strip() or posixpath.normpath(name) != name or name.startswith("."):
+        return "is not a plain name (MLflow treats names as paths)"
+    return None
+
+
+def alias_problem(alias: str) -> str | None:
+    """Why MLflow would refuse ``alias`` for a registered model's version, or None."""
+    if not ALIAS.fullmatch(alias):
+        return "may hold only letters, digits, _ and - (1 to 255)"
+    if alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        return "is reserved by MLflow (latest, v<number>)"
+    return None
+
+
+def _register_problems(cfg: DictConfig) -> list[str]:
+    report = cfg.report
+    name_problem = None if report.register is None else model_name_problem(report.register)
+    alias = alias_problem(report.alias)
+    return _checked(
+        (
+            report.choose in choices.REPORT_CHOOSE,
+            f"report.choose={report.choose!r} is unknown: choose one of {', '.join(choices.REPORT_CHOOSE)}",
+        ),
+        (
+            report.choose != "cheapest" or len(report.costs) > 0,
+            "report.choose=cheapest needs a cost: give one in report.costs, e.g. report.costs=[n_params]",
+        ),
+        (
+            name_problem is None,
+            f"report.register={report.register!r} {name_problem}: give a registered model name such as "
+            "report.register=mnist_mlp",
+        ),
+        (alias is None, f"report.alias={report.alias!r} {alias}: e.g. report.alias=champion"),
+        (
+            report.register is None or cfg.tracking.log_model,
+            f"report.register={report.register} needs the runs' models: set tracking.log_model=true",
+        ),
+    )
 
 
 def is_margin(value: float) -> bool:

@@ -160,6 +160,10 @@ class SweepCallback(Callback):
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
         client, experiment_id = tracking.open_experiment(config.tracking.uri, config.tracking.experiment)
         resume.close_stale_runs(client, experiment_id)  # a killed earlier sweep left its runs RUNNING
+        if config.report.register is not None:  # a login that may not register: one line, before any training
+            from mlp_sweep.reporting import registry
+
+            registry.check_may_register(client, config.report.register)
         self.client, self.tracking_uri = client, client.tracking_uri  # the jobs' store, wherever they run
         # submitit pickles this callback into the sweep's folder, and its jobs inherit
         # this process' environment (local executor, sbatch): the credentials stay out of it.
