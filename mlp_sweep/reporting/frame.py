@@ -23,10 +23,10 @@ from mlp_sweep import choices, names
 from mlp_sweep.choices import DEFAULT_COSTS
 from mlp_sweep.errors import TrackingError
 from mlp_sweep.reporting import pareto, stats, verdicts
-from mlp_sweep.store import history, identity, login, resume, tracking
+from mlp_sweep.store import earlier, history, identity, login, resume, tracking
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids; anything else names a sweep by its run name
-# What a run must hold, finite, to be compared (its costs may be missing: runs from before they were logged).
+# What a run must hold, finite, to be compared. Its costs need not: a config without one is off that front.
 COMPARED = ("accuracy", "val_accuracy", "test_accuracy", "test_loss", "val_loss")
 CURVES = ("val_loss", "val_accuracy")  # the report's figures
 CURVE_METRICS = ("epoch_time_s", *CURVES)  # what the report reads of each run's history
@@ -156,15 +156,12 @@ def sweep_frame(
 
 
 def at_best(row: dict, curves: dict[str, pd.Series]) -> dict:
-    """A run's row at its best validation epoch (its ``best_epoch``; runs from before 0.3.0: lowest val_loss).
+    """A run's row at its best validation epoch (:func:`mlp_sweep.store.earlier.best_epoch`).
 
     The test metrics stay only where early stopping restored that epoch's weights before the test set
     was touched; a run that trained on has no test result for its best epoch, so they become NaN.
     """
-    val_loss = curves.get("val_loss", pd.Series(dtype=float))
-    best = row.get(names.BEST_EPOCH)
-    if best is None or math.isnan(best):
-        best = float(val_loss.idxmin()) if len(val_loss) else math.nan
+    best = earlier.best_epoch(row.get(names.BEST_EPOCH), curves.get("val_loss", pd.Series(dtype=float)).to_dict())
     at = {k: curves[k].get(int(best), math.nan) for k in names.EPOCH_METRICS if k != "epoch_time_s" and k in curves}
     restored = row.get("params.trainer.early_stopping.patience") not in (None, "None")
     return {**row, **at, names.BEST_EPOCH: best, **({} if restored else dict.fromkeys(TEST_METRICS, math.nan))}
@@ -174,8 +171,6 @@ def run_row(run: Run, epoch_times: pd.Series) -> dict:
     """A run as one row of :func:`sweep_frame`."""
     tags, params = run.data.tags, run.data.params
     metrics = {**run.data.metrics, "epoch_time_s": epoch_times.mean() if len(epoch_times) else math.nan}
-    if "n_params" not in metrics and "n_params" in params:  # runs from before n_params was a metric too
-        metrics["n_params"] = float(params["n_params"])
     return {
         "run_id": run.info.run_id,
         "run_name": run.info.run_name,

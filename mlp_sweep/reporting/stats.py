@@ -224,7 +224,8 @@ def summarize(
         row = {"group": h, "config": labels[h], "n": len(group)}
         row |= {k: group[f"params.{k}"].iloc[0] for k in DESCRIBED if f"params.{k}" in group}
         for metric in [*METRICS, "val_loss"]:
-            values = group[metric] if metric in group else pd.Series(math.nan, index=group.index)  # older runs
+            # a metric the frame lacks (one built by hand: summarize is public): NaN, shown as –
+            values = group[metric] if metric in group else pd.Series(math.nan, index=group.index)
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_std"] = values.std(ddof=1)  # NaN for a single seed
         row["val_accuracy_ci_low"], row["val_accuracy_ci_high"] = t_interval(group[SELECT_BY].to_numpy())

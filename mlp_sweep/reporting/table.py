@@ -33,7 +33,7 @@ def short(value) -> str:
 
 def mean_std(mean: float, std: float, scale: float, digits: int) -> str:
     """``97.83 ± 0.12``, the mean alone when there is no spread to show (one seed), or "–" when there is
-    no value (a cost that runs from before 0.2.0 did not log)."""
+    no value (a metric no run of the config logged)."""
     if math.isnan(mean):
         return "–"
     text = f"{mean * scale:.{digits}f}"

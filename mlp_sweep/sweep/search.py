@@ -121,8 +121,6 @@ def open_study(
     }
     for attr, (value, what) in pinned.items():
         held = study.user_attrs.get(attr)
-        if held is None and attr == names.OBJECTIVES_ATTR and study.trials:  # a study from before objectives
-            held = [f"{names.OBJECTIVE}:maximize"]
         if held is None:
             study.set_user_attr(attr, value)
         elif held != value:

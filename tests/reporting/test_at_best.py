@@ -47,7 +47,7 @@ def sweep(store):
             client.log_metric(rid, "epoch_time_s", 1.0, step=epoch)
         client.log_metric(rid, "test_accuracy", test_accuracy)
         client.log_metric(rid, "test_loss", 0.4)
-        if patience != "None":  # only runs of 0.3.0 on log it; older ones are found from their val_loss
+        if patience != "None":  # the plain run stands for a run of 0.2.x, which logged none (store/earlier.py)
             client.log_metric(rid, names.BEST_EPOCH, 2)
         client.set_terminated(rid, "FINISHED")
     return parent.info.run_id
