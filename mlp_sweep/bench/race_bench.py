@@ -90,7 +90,7 @@ def contradictions(race: dict[str, dict], grid: dict[str, dict]) -> list[str]:
     """Where the race and the 10-seed grid disagree in a way that matters."""
     found = []
     for config, r in race.items():
-        g = grid[config]["verdict"]
+        g = grid.get(config, {}).get("verdict", "?")
         if (r["verdict"] == "worse" and g in ("best", "equivalent")) or (r["verdict"] == "equivalent" and g == "worse"):
             found.append(f"{config}: race {r['verdict']}, 10-seed grid {g}")
     return found
