@@ -99,6 +99,9 @@ def contradictions(race: dict[str, dict], grid: dict[str, dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m mlp_sweep.bench.race_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=2, help="epochs per run (default: %(default)s)")
+    p.add_argument(
+        "--train-size", type=int, default=20_000, help="training images, of MNIST's 50,000 (default: %(default)s)"
+    )
     p.add_argument("--margin", type=float, default=0.3, help="points of validation accuracy (default: %(default)s)")
     p.add_argument("--loser-lr", default="1e-5", help="the loser's Adam learning rate (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=10, help="the fixed grid's seeds, and the races' max_seeds")
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     work = Path(args.work or tempfile.mkdtemp(prefix="race_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     common = [*FAST, f"trainer.epochs={args.epochs}", *(["experiment=smoke"] if args.smoke else [])]
+    common += [] if args.smoke else [f"dataset.train_size={args.train_size}"]
     seeds = f"trainer.seed=range(0,{args.seeds})"
     loser = f"optimizer.lr=0.001,{args.loser_lr}"
     race = ["hydra/sweeper=race", f"race.margin={args.margin}", "race.min_seeds=3", f"race.max_seeds={args.seeds}"]
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "epochs": args.epochs,
-        "data": "the smoke subset" if args.smoke else "MNIST: 50,000 train, 10,000 validation",
+        "data": "the smoke subset" if args.smoke else f"MNIST: {args.train_size:,} train, 10,000 validation",
         "margin_points": args.margin,
         "commands": {name: " ".join(cmd[2:]) for name, cmd in arms.items()},
         "wall_s": walls,
