@@ -1,5 +1,7 @@
 """The race's error control, proved by simulation: synthetic accuracies, no training.
 
+``python -m pytest -m slow tests/reporting/test_race_errors.py -s`` prints each rate.
+
 A false ``worse``: a config as good as the best is declared worse. A false
 ``equivalent``: a config 1.5 margins below the best is declared equivalent.
 The race's rule (Bonferroni over its looks and over the configs a config may
@@ -34,6 +36,9 @@ def rate(verdict: str, configs: int, gap: float, races: int, naive: bool, seed: 
         hits += sum(race.status[c] == verdict for c in others)
         trials += len(others)
     p = hits / trials
+    spread = f"{100 * sd:.1f}" if sd is not None else "0.1–0.4"
+    rule_name = "α at every look" if naive else "the race's rule"
+    print(f"{verdict:>10} | {configs} configs | gap {100 * gap:.2f} pts | SD {spread} pts | {rule_name:<15} | {p:.4f}")
     return p, math.sqrt(ALPHA * (1 - ALPHA) / races)  # per race: the configs of one race are not independent
 
 
