@@ -14,7 +14,7 @@ by :func:`mlp_sweep.reporting.report.make_report`. This module is the
 import argparse
 import sys
 
-from mlp_sweep import validation
+from mlp_sweep import choices, validation
 from mlp_sweep.choices import COST_AXES, DEFAULT_COSTS
 from mlp_sweep.errors import MlpSweepError
 from mlp_sweep.reporting import frame
@@ -47,6 +47,22 @@ def main(argv: list[str] | None = None) -> int:
         "equivalent ±margin or undecided, with the seeds a decision needs (default: none)",
     )
     parser.add_argument(
+        "--register",
+        metavar="NAME",
+        help="register the chosen config's model in MLflow's Model Registry under NAME, --alias pointing at it "
+        "(load or serve it as models:/NAME@ALIAS; default: nothing is registered)",
+    )
+    parser.add_argument(
+        "--alias", default="champion", help="the alias of the registered version (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--choose",
+        choices=choices.REPORT_CHOOSE,
+        default="best",
+        help="the config chosen (and registered): best on validation, or cheapest by the first of --costs among those "
+        "not shown worse than the best (with --margin, those shown equivalent) (default: %(default)s)",
+    )
+    parser.add_argument(
         "--holm",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -61,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.margin is not None and not validation.is_margin(args.margin):
         print(f"error: --margin {args.margin}: give a finite number of points > 0, e.g. --margin 0.3", file=sys.stderr)
         return 1
+    problem = register_problem(args.register, args.alias)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         report = make_report(
             args.sweep,
@@ -71,12 +91,24 @@ def main(argv: list[str] | None = None) -> int:
             costs=costs,
             at=args.at,
             margin=args.margin,
+            register=args.register,
+            alias=args.alias,
+            choose=args.choose,
         )
     except MlpSweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(report.text())
     return 0
+
+
+def register_problem(name: str | None, alias: str) -> str | None:
+    """What MLflow would refuse in --register and --alias, as one line, or None."""
+    if name is not None and (why := validation.model_name_problem(name)):
+        return f"--register {name!r} {why}: give a registered model name such as --register mnist_mlp"
+    if why := validation.alias_problem(alias):
+        return f"--alias {alias!r} {why}: e.g. --alias champion"
+    return None
 
 
 if __name__ == "__main__":

@@ -128,7 +128,11 @@ def seed_order(runs: pd.DataFrame, group: str) -> pd.DataFrame:
     seed, then the run id), so that the model registered is a typical seed's."""
     seeds = runs[(runs["group"] == group) & runs["left_out"].isna()]
     distance = (seeds[names.OBJECTIVE] - seeds[names.OBJECTIVE].mean()).abs()
-    return seeds.assign(_distance=distance).sort_values(["_distance", "seed", "run_id"]).drop(columns="_distance")
+    seed = pd.to_numeric(seeds["seed"], errors="coerce")
+    if "params.trainer.seed" in seeds:  # runs without the seed tag: their param
+        seed = seed.fillna(pd.to_numeric(seeds["params.trainer.seed"], errors="coerce"))
+    ordered = seeds.assign(_distance=distance, seed=seed).sort_values(["_distance", "seed", "run_id"])
+    return ordered.drop(columns="_distance")
 
 
 def choose_seed(client: MlflowClient, runs: pd.DataFrame, choice: Choice) -> Choice:
@@ -145,11 +149,17 @@ def choose_seed(client: MlflowClient, runs: pd.DataFrame, choice: Choice) -> Cho
     )
 
 
+def pick(summary: pd.DataFrame, rule: str, costs) -> Choice:
+    """The config ``rule`` chooses from the summary, with its verdict (or ``vs best``): no seed yet."""
+    row = choose_config(summary, rule, costs)
+    verdict = row.get("verdict")
+    verdict = verdict if isinstance(verdict, str) else str(row["vs_best"])
+    return Choice(row["group"], row["config"], rule_text(rule, costs), verdict)
+
+
 def choose(client: MlflowClient, summary: pd.DataFrame, runs: pd.DataFrame, rule: str, costs) -> Choice:
     """The config ``rule`` chooses from the summary and the seed run that stands for it."""
-    row = choose_config(summary, rule, costs)
-    verdict = str(row["verdict"]) if "verdict" in row and isinstance(row["verdict"], str) else str(row["vs_best"])
-    return choose_seed(client, runs, Choice(row["group"], row["config"], rule_text(rule, costs), verdict))
+    return choose_seed(client, runs, pick(summary, rule, costs))
 
 
 def model_id(model_uri: str) -> str:

@@ -16,7 +16,7 @@ from mlflow.entities import Run
 
 from mlp_sweep import names
 from mlp_sweep.choices import DEFAULT_COSTS
-from mlp_sweep.reporting import stats, verdicts
+from mlp_sweep.reporting import answer, registry, stats, verdicts
 
 TEXT_COLUMNS = ("config", "model", "hidden layers", "BN", "optimizer", "vs best (Welch)", "front")  # left
 
@@ -37,6 +37,30 @@ class Report:
     at: str = "final"  # the epoch compared: each run's last, or its best validation epoch
     margin: float | None = None  # of equivalence, in points (report.margin); a race's own where it is one
     race: verdicts.RaceVerdicts | None = None  # a race's rule and the verdicts its configs left it with
+    choice: registry.Choice | None = None  # the config report.choose picks (with its seed where it is registered)
+    registered: registry.Registered | None = None  # where report.register put it
+    front_url: str = ""  # the first front figure's address on the UI (its Markdown view shows only such images)
+
+    def chosen_line(self) -> str:
+        """The answer in one line: the chosen config, its rule and verdict, and where it is registered."""
+        c, r = self.choice, self.registered
+        if c is None:
+            return ""
+        where = f" (version {r.version}; seed {c.seed}, run {c.run_name})" if r else ""
+        return answer.chosen_line(c.config, c.rule, c.verdict, r.uri if r else "", where)
+
+    def answer_lines(self) -> list[str]:
+        """comparison.md's first screen: the choice, the narrow table, the first front figure."""
+        if self.choice is None:
+            return []
+        narrow = answer.narrow_table(self.summary, self.table, self.costs, self.choice.group)
+        cost = self.costs[0]
+        image = (
+            f"![validation accuracy against {cost}]({self.front_url})  \n"
+            f"(front_{cost}.png beside this file; comparison.html shows this summary with the figure inline "
+            "wherever the UI is served)"
+        )
+        return ["## The answer", "", *answer.section(self.chosen_line(), narrow, image, len(self.summary))]
 
     def search_front_title(self) -> str:
         goals = " against ".join(self.search_objectives)
@@ -46,6 +70,7 @@ class Report:
         """The console version: header, table, notes, footnotes, where the files went."""
         lines = [
             header(self.parent, self.summary, self.data),
+            *([self.chosen_line().replace("**", "").replace("`", "")] if self.choice else []),
             "",
             self.table.to_string(index=False),
             "",
@@ -60,6 +85,7 @@ class Report:
                 else []
             ),
             f"Written to {self.out_dir}/ and logged to run {self.parent.info.run_id} under {names.REPORT_DIR}/.",
+            *([self.registered.line()] if self.registered else []),
         ]
         return "\n".join(lines)
 
@@ -134,6 +160,9 @@ def markdown(report: Report) -> str:
             f"# Comparison of sweep {report.parent.info.run_name}",
             "",
             header(report.parent, report.summary, report.data) + ".",
+            "",
+            *report.answer_lines(),
+            "## Full comparison",
             "",
             report.table.to_markdown(
                 index=False,

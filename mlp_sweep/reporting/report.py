@@ -21,12 +21,13 @@ from mlflow.tracking import MlflowClient
 from mlp_sweep import names
 from mlp_sweep.choices import COST_AXES, DEFAULT_COSTS
 from mlp_sweep.errors import TrackingError
-from mlp_sweep.reporting import figures, frame, pareto, search_figures, table, verdicts
+from mlp_sweep.reporting import answer, figures, frame, pareto, registry, search_figures, table, verdicts
 from mlp_sweep.reporting.frame import CURVES, find_sweep, open_store, store_errors
-from mlp_sweep.reporting.render import Report, datasets, identity_notes, left_out_notes, markdown, seed_notes
+from mlp_sweep.reporting.render import Report, datasets, header, identity_notes, left_out_notes, markdown, seed_notes
+from mlp_sweep.store import tracking
 
 ARTIFACT_DIR = names.REPORT_DIR  # on the parent run
-FILES = ("comparison.md", "comparison.csv", "val_curves.png", "test_accuracy.png")
+FILES = ("comparison.md", "comparison.html", "comparison.csv", "val_curves.png", "test_accuracy.png")
 
 
 def write_front_figures(report: Report) -> list[str]:
@@ -109,6 +110,9 @@ def make_report(
     costs: Sequence[str] = DEFAULT_COSTS,
     at: str = "final",
     margin: float | None = None,
+    register: str | None = None,
+    alias: str = "champion",
+    choose: str = "best",
 ) -> Report:
     """Build the comparison of one sweep, write its files and log them on the parent run.
 
@@ -117,6 +121,8 @@ def make_report(
     ``at``: compare each run at its "final" epoch or at its "best" validation epoch (``report.at``).
     ``margin``: of equivalence, in points (``report.margin``): each config gets a verdict. A race's report
     shows the verdicts its configs left the race with, at the race's own margin.
+    ``choose``: the config the summary names first, ``best`` or ``cheapest`` (``report.choose``); ``register``:
+    the registered model it goes to, ``alias`` pointing at it (:mod:`mlp_sweep.reporting.registry`).
     """
     client, uri = (client, client.tracking_uri) if client is not None else open_store(tracking_uri)
     with store_errors(uri):
@@ -146,7 +152,12 @@ def make_report(
             at=at,
             margin=margin,
             race=race,
+            choice=registry.pick(summary, choose, costs),
+            front_url=front_url(uri, parent.info.run_id, costs[0]),
         )
+        if register is not None:
+            report.choice = registry.choose_seed(client, kept, report.choice)
+            report.registered = registry.register(client, register, alias, report.choice, parent.info.run_id)
         study = search_figures.load_study(parent)
         if study is not None and len(study.directions) > 1 and study.best_trials:
             report.search_front = search_figures.front_trials(study)
@@ -154,6 +165,29 @@ def make_report(
         summary.to_csv(out / "comparison.csv", index=False)
         (out / "comparison.md").write_text(markdown(report))
         write_figures(report, curves, kept)
-        for name in [*FILES, *write_front_figures(report), *search_figures.write_figures(parent, out)]:
+        fronts = write_front_figures(report)
+        write_html(report)
+        for name in [*FILES, *fronts, *search_figures.write_figures(parent, out)]:
             client.log_artifact(parent.info.run_id, str(out / name), ARTIFACT_DIR)
     return report
+
+
+def front_url(uri: str, run_id: str, cost: str) -> str:
+    """The first front figure on the UI that serves this store: MLflow's Markdown view shows an image only at an
+    absolute http(s) address (checked in 3.17), so comparison.md names the server, or ``mlflow ui``'s default."""
+    base = tracking.ui_links(uri, "0", run_id).run.split("/#/")[0]
+    return f"{base}/get-artifact?path={ARTIFACT_DIR}/front_{cost}.png&run_uuid={run_id}"
+
+
+def write_html(report: Report) -> None:
+    """comparison.html: the first screen with its figure inline, wherever the UI is served, then the full table."""
+    narrow = answer.narrow_table(report.summary, report.table, report.costs, report.choice.group)
+    page = answer.html_page(
+        f"Comparison of sweep {report.parent.info.run_name}",
+        header(report.parent, report.summary, report.data),
+        report.chosen_line(),
+        narrow,
+        (report.out_dir / f"front_{report.costs[0]}.png").read_bytes(),
+        report.table,
+    )
+    (report.out_dir / "comparison.html").write_text(page)

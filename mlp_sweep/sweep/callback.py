@@ -90,13 +90,17 @@ def check_data(dataset: DictConfig) -> None:
         data.from_config(dataset)
 
 
-def closing_note(report_dir: Path | None, links: tracking.UiLinks, jobs: int | None, wall_s: float) -> str:
+def closing_note(
+    report_dir: Path | None, links: tracking.UiLinks, jobs: int | None, wall_s: float, model: str | None = None
+) -> str:
     """The sweep's last lines: where its report is, the UI's pages on it (and the command that serves
-    them, for a local store), and how long the sweep took."""
+    them, for a local store), how long the sweep took, and the registered model (report.register), last."""
     lines = [f"Report: {report_dir}/"] if report_dir else []
     lines.append(f"MLflow UI: {links.command}  (from any folder), then open" if links.command else "MLflow UI:")
     lines += [f"  the sweep's runs  {links.runs}", f"  its parent run    {links.run}"]
     lines.append(f"Wall time: {progress.clock(wall_s)} for {jobs if jobs is not None else '?'} jobs.")
+    if model:
+        lines.append(f"Serve it: mlflow models serve -m {model} --env-manager local -p 5001; the model is {model}")
     return "\n".join(lines)
 
 
@@ -135,6 +139,7 @@ class SweepCallback(Callback):
         self.job_started: float | None = None
         self.durations: list[float] = []
         self.watch: progress.StoreWatch | None = None
+        self.model_uri: str | None = None  # models:/<name>@<alias>, once the report registered the choice
 
     # --- start ---------------------------------------------------------------------
 
@@ -282,7 +287,8 @@ class SweepCallback(Callback):
             failure = f"error: the sweep's end failed: {reason(e)}"
         # Where to look, failed or not: the runs are in the store either way.
         links = tracking.ui_links(self.tracking_uri, self.experiment_id, self.parent_run_id)
-        print(closing_note(report_dir, links, self.total, time.monotonic() - self.started), flush=True)
+        wall_s = time.monotonic() - self.started
+        print(closing_note(report_dir, links, self.total, wall_s, self.model_uri), flush=True)
         if failure:
             sys.exit(failure)
 
@@ -318,17 +324,19 @@ class SweepCallback(Callback):
         try:
             from mlp_sweep.reporting import report  # pandas, scipy, matplotlib: only once a sweep ends
 
-            print(
-                report.make_report(
-                    self.parent_run_id,
-                    client=self.client,
-                    out_dir=Path(config.hydra.sweep.dir) / "report",
-                    costs=list(config.report.costs),
-                    at=config.report.at,
-                    margin=config.report.margin,
-                ).text(),
-                flush=True,
+            made = report.make_report(
+                self.parent_run_id,
+                client=self.client,
+                out_dir=Path(config.hydra.sweep.dir) / "report",
+                costs=list(config.report.costs),
+                at=config.report.at,
+                margin=config.report.margin,
+                register=config.report.register,
+                alias=config.report.alias,
+                choose=config.report.choose,
             )
+            self.model_uri = made.registered.uri if made.registered else None
+            print(made.text(), flush=True)
         except Exception as e:
             log.debug("the sweep's report failed", exc_info=True)
             return reason(e)

@@ -4,12 +4,15 @@ with logged models but no Keras. The served model is tests/reporting/test_serve.
 
 import pandas as pd
 import pytest
+import test_report
 from mlflow.tracking import MlflowClient
 
 from helpers import children, make_cfg, run_cli, sweep_args
 from mlp_sweep import names, validation
 from mlp_sweep.errors import ConfigError, TrackingError
 from mlp_sweep.reporting import frame, registry
+from mlp_sweep.reporting.cli import main
+from mlp_sweep.reporting.report import make_report
 
 # model name -> (n_params, val accuracies of its seeds)
 CONFIGS = {
@@ -201,3 +204,53 @@ def test_a_sweep_with_a_bad_registry_name_stops_before_any_run(tiny_mnist, tmp_p
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "report.register='team/mnist'" in errors[0], done.stderr
     assert not (tmp_path / "mlflow.db").exists() or not children(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+# --- the report: the answer first ---------------------------------------------------------------------------
+
+known_sweep = test_report.known_sweep  # four configs, 1 to 3 seeds (a fixture)
+
+
+def with_models(store: str) -> None:
+    """A LoggedModel for every run in the store, tagged on the run as train tags it."""
+    client = MlflowClient(store)
+    for run in client.search_runs([client.get_experiment_by_name("known").experiment_id]):
+        if run.data.tags.get(names.TAG_SWEEP) != "parent":
+            model = client.create_logged_model(run.info.experiment_id, source_run_id=run.info.run_id, name="model")
+            client.set_tag(run.info.run_id, names.TAG_MODEL_URI, f"models:/{model.model_id}")
+
+
+def test_the_report_opens_with_the_answer_and_registers_once(known_sweep, store, tmp_path):
+    with_models(store)
+    report = make_report(tracking_uri=store, experiment="known", out_dir=tmp_path / "out", register="known_mlp")
+    assert report.registered.uri == "models:/known_mlp@champion"
+    assert (report.choice.config, report.choice.seed) == ("mlp3-bn", 1)  # 98.0 is seed 1's and the mean
+
+    md = (tmp_path / "out" / "comparison.md").read_text()
+    first = md[: md.index("## Full comparison")]
+    assert "**Chosen: mlp3-bn** (rule: best; verdict: best), registered as `models:/known_mlp@champion`" in first
+    table = [line for line in first.splitlines() if line.startswith("|")]
+    assert len(table[0].strip("|").split("|")) <= 8
+    assert "mlp3-bn ◀ chosen" in first and "below (p<0.001)" in first  # each config's verdict on the first screen
+    assert f"http://127.0.0.1:5000/get-artifact?path=report/front_n_params.png&run_uuid={known_sweep}" in first
+    assert "data:image/png;base64," in (tmp_path / "out" / "comparison.html").read_text()
+    logged = MlflowClient(store).list_artifacts(known_sweep, "report")
+    assert "report/comparison.html" in {f.path for f in logged}
+    assert "models:/known_mlp@champion" in report.text()
+
+    again = make_report(tracking_uri=store, experiment="known", out_dir=tmp_path / "again", register="known_mlp")
+    assert (again.registered.version, again.registered.new_version, again.registered.moved) == ("1", False, False)
+
+
+def test_the_cheapest_rule_is_named_without_registering(known_sweep, store, tmp_path):
+    report = make_report(tracking_uri=store, experiment="known", out_dir=tmp_path / "out", choose="cheapest")
+    # mlp2-none (200 params) is not shown below the best; mlp2-bn has one seed (not tested), also 200 params:
+    # the tie goes to the better on validation.
+    assert report.choice.config == "mlp2-none" and report.registered is None
+    assert "Not registered: `report.register=<name>`" in (tmp_path / "out" / "comparison.md").read_text()
+    assert MlflowClient(store).search_registered_models() == []
+
+
+def test_cli_register_refuses_a_bad_name_in_one_line(capsys):
+    assert main(["--register", "a/b"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
