@@ -33,6 +33,7 @@ from mlp_sweep.sweep import callback, policy
 from mlp_sweep.sweep.race import Race
 
 log = logging.getLogger(__name__)
+MNIST_INPUTS = 784  # the input width a job's predicted cost assumes
 
 
 def is_race(config: DictConfig) -> bool:
@@ -90,10 +91,24 @@ def value(result: JobReturn) -> float | None:
     return float(metrics["val_accuracy"])
 
 
-def longest_first(jobs: list[tuple[int, int]], seconds: dict[int, float]) -> list[tuple[int, int]]:
-    """The round's jobs, those of the configs that took longest so far first (unknown: as listed), so that a
-    launcher that hands jobs to workers as they free up ends the round with its workers busy together."""
-    return sorted(jobs, key=lambda job: -seconds.get(job[0], 0.0))
+def predicted_cost(sweeper, overrides: Sequence[str]) -> float:
+    """A job's cost before any has run: its epochs × its layers' multiply-adds an example, the job's config
+    composed as its launcher will compose it (the data's input width, unknown until a job reads it, is taken to
+    be MNIST's: the cost only orders jobs)."""
+    cfg = sweeper.hydra_context.config_loader.load_sweep_config(sweeper.config, list(overrides))
+    widths = [MNIST_INPUTS, *cfg.model.widths]
+    return float(cfg.trainer.epochs * sum(a * b for a, b in zip(widths, widths[1:], strict=False)))
+
+
+def longest_first(
+    jobs: list[tuple[int, int]], seconds: dict[int, float], predicted: dict[int, float]
+) -> list[tuple[int, int]]:
+    """The round's jobs, longest first, so that a launcher that hands jobs to workers as they free up ends the
+    round with its workers busy together: a config's time so far where it has one, else its predicted cost at
+    the seconds per unit the measured configs took."""
+    measured = [seconds[c] / predicted[c] for c in seconds if predicted.get(c)]
+    rate = sum(measured) / len(measured) if measured else 1.0
+    return sorted(jobs, key=lambda job: -seconds.get(job[0], rate * predicted.get(job[0], 0.0)))
 
 
 def run_race(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
@@ -104,6 +119,7 @@ def run_race(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     race = Race(grid.rule, names_)
     index = {name: i for i, name in enumerate(names_)}
     seconds: dict[int, float] = {}
+    predicted = {c: predicted_cost(sweeper, grid.job(c, 0)) for c in range(len(names_))}
     hashes: dict[str, str] = {}
     log.info(
         "race of %d configs: %d seeds each, then one more a round while undecided (up to %d); margin %.3g points, "
@@ -117,7 +133,7 @@ def run_race(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     Path(cfg.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
     returns, job_idx, started = [], 0, time.time()
     while not race.done:
-        jobs = longest_first([(index[c], i) for c, i in race.next_seeds()], seconds)
+        jobs = longest_first([(index[c], i) for c, i in race.next_seeds()], seconds, predicted)
         if not jobs:
             break
         sweeper.validate_batch_is_legal([grid.job(c, i) for c, i in jobs])

@@ -12,6 +12,7 @@ from mlp_sweep import names
 from mlp_sweep.reporting.verdicts import BEST, EQUIVALENT, UNDECIDED, WORSE, SequentialRule
 from mlp_sweep.sweep import policy
 from mlp_sweep.sweep.race import Race
+from mlp_sweep.sweep.race_launch import longest_first
 
 
 def play(race: Race, values: dict[str, list[float]]) -> list[dict]:
@@ -144,3 +145,12 @@ def test_a_smoke_race_gives_configs_different_seed_counts_each_with_a_verdict_an
     second = parents(store)[-1]
     again_record = mlflow.artifacts.load_dict(f"{second.info.artifact_uri}/{names.RACE_RECORD}")
     assert again_record["verdicts"] == record["verdicts"] and again_record["seeds"] == seeds
+
+
+def test_a_round_runs_its_longest_jobs_first():
+    predicted = {0: 100.0, 1: 400.0, 2: 200.0}  # multiply-adds: config 1 is the largest
+    jobs = [(0, 0), (1, 0), (2, 0)]
+    assert longest_first(jobs, {}, predicted) == [(1, 0), (2, 0), (0, 0)]  # before any time is known
+    # Config 0 took 9 s for 100 units (0.09 s a unit), config 1 8 s for 400 (0.02): at their mean rate, 0.055 s a
+    # unit, unmeasured config 2 is predicted at 11 s, so it goes first, then 0 (9 s), then 1 (8 s).
+    assert longest_first(jobs, {0: 9.0, 1: 8.0}, predicted) == [(2, 0), (0, 0), (1, 0)]
