@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from mlp_sweep.names import ENV_DATA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = files(schema.CONF_MODULE)  # the configs as the app finds them, installed or not
+SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"  # the team server of docs/team.md
 REAL_MNIST = Path(os.environ.get(ENV_DATA_DIR, ROOT.parent / "shared" / "data" / "mnist"))
 
 ARTIFACTS = set(names.RUN_ARTIFACTS)
@@ -149,6 +152,36 @@ def stop(proc: subprocess.Popen) -> None:
     except ProcessLookupError:  # the whole group has ended
         pass
     proc.wait(10)
+
+
+@contextmanager
+def mlflow_server(root: Path):
+    """``scripts/mlflow_server.py`` on a free loopback port; yields its URL."""
+    port = free_port()
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER_SCRIPT), "--port", str(port), "--root", str(root / "server"), "--workers", "1"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not come up:\n{(root / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop(proc)
+        log.close()
 
 
 def start_interruptible(args: list[str], cwd) -> subprocess.Popen:

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # MLflow prints a link per run it ends on a server
     result = {
-        "command": command_line("bench.store", argv),
+        "command": command_line("bench.store_scaling", argv),
         "machine": machine_basics(),
         **measure(args.configs, args.seeds, args.epochs, args.lookups),
     }

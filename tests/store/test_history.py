@@ -2,15 +2,12 @@
 tracking server, and the run-by-run fallback), and figures that stay readable for a
 sweep of many configs."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from mlp_sweep.bench import store_scaling as bench_store
+from helpers import mlflow_server
+from mlp_sweep import names
 from mlp_sweep.store import history
 
 
@@ -54,54 +51,33 @@ def test_chunks_and_a_filled_answer_fall_back_to_run_by_run(three_runs, monkeypa
 
 @pytest.fixture
 def server(tmp_path):
-    port = bench_store.free_port()
-    proc = bench_store.start_server(tmp_path / "server", port)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(30)
+    with mlflow_server(tmp_path) as url:
+        yield url
+
+
+def server_sweep(uri: str, n_runs: int, epochs: int) -> str:
+    """A sweep's child runs with per-epoch curves, as jobs log them; returns the experiment's id."""
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("history")
+    parent = client.create_run(experiment_id, tags={names.TAG_SWEEP: "parent"}).info.run_id
+    for r in range(n_runs):
+        run_id = client.create_run(experiment_id, tags={names.TAG_PARENT: parent}).info.run_id
+        metrics = [
+            Metric(key, value, 1_000_000 + epoch, epoch)
+            for epoch in range(1, epochs + 1)
+            for key, value in {"val_loss": 1 / (epoch + r), "epoch_time_s": 1.0 + r / 10}.items()
+        ]
+        client.log_batch(run_id, metrics=metrics)
+    return experiment_id
 
 
 @pytest.mark.slow
 def test_bulk_histories_from_a_tracking_server_match_run_by_run(server, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
-    experiment_id, _, _ = bench_store.make_sweep(server, n_configs=3, n_seeds=2, epochs=4)
+    experiment_id = server_sweep(server, n_runs=6, epochs=4)
     client = MlflowClient(server)
     ids = [r.info.run_id for r in client.search_runs([experiment_id], "tags.`mlflow.parentRunId` != ''")]
     keys = ("val_loss", "epoch_time_s")
     one_by_one = {i: {k: {m.step: m.value for m in client.get_metric_history(i, k)} for k in keys} for i in ids}
     assert len(ids) == 6 and all(len(one_by_one[i]["val_loss"]) == 4 for i in ids)
     assert history.metric_histories(client, ids, keys) == one_by_one
-
-
-@pytest.mark.slow
-def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
-    out = tmp_path / "store.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlp_sweep.bench.store_scaling",
-            "--configs",
-            "3",
-            "--seeds",
-            "2",
-            "--epochs",
-            "3",
-            "--lookups",
-            "2",
-            "--out",
-            str(out),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text())
-    assert (result["runs"], result["report_rows"]) == (6, 3)
-    assert min(result["report_s"], result["curves_bulk_s"], result["curves_per_run_s"]) > 0
-    assert (
-        0 < result["resume_lookup_median_s"] <= result["resume_lookup_max_s"] and len(result["resume_lookups_s"]) == 2
-    )
-    assert result["machine"]["cores"] > 0 and result["command"].startswith("python -m mlp_sweep.bench.store_scaling")

@@ -10,9 +10,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -20,44 +17,13 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import ARTIFACTS, ROOT, free_port, requires, run_cli, stop, wait_for_port
+from helpers import ARTIFACTS, ROOT, SERVER_SCRIPT, free_port, mlflow_server, requires, run_cli, stop, wait_for_port
 from mlp_sweep import names
 
-SERVER_SCRIPT = ROOT / "scripts" / "mlflow_server.py"
 GRID = ["model=mlp2,mlp3", "reg=none"]
 EXPERIMENT = "mlp_sweep_smoke"
 needs_ray = requires("hydra_plugins.hydra_ray_launcher", "ray", extra="ray")
 needs_submitit = requires("hydra_plugins.hydra_submitit_launcher", "submitit", extra="slurm")
-
-
-@contextmanager
-def mlflow_server(root: Path):
-    """``scripts/mlflow_server.py`` on a free loopback port; yields its URL."""
-    port = free_port()
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER_SCRIPT), "--port", str(port), "--root", str(root / "server"), "--workers", "1"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not come up:\n{(root / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        stop(proc)
-        log.close()
 
 
 def smoke_sweep(tiny_mnist: Path, tmp_path: Path, *overrides: str, env: dict | None = None):
