@@ -154,6 +154,21 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
+def wait_for_health(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
+    """Until the server answers; a server that died or never answered fails the tests with its log."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"mlflow server did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
 @contextmanager
 def mlflow_server(root: Path):
     """``scripts/mlflow_server.py`` on a free loopback port; yields its URL."""
@@ -167,17 +182,7 @@ def mlflow_server(root: Path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not come up:\n{(root / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_for_health(url, proc, root / "server.log", timeout_s=120)
         yield url
     finally:
         stop(proc)

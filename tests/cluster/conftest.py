@@ -8,14 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from cluster_helpers import ADMIN_PASSWORD, ALICE_PASSWORD, CLUSTER_SCRIPT, SERVER_SCRIPT, Cluster, TeamServer
-from helpers import free_port, stop
+from helpers import free_port, stop, wait_for_health
 
 DAEMONS = ("munged", "slurmctld", "slurmd", "pg_ctlcluster")
 
@@ -41,21 +38,6 @@ def cluster() -> Cluster:
     for uri in (found.mlflow_db, found.optuna_db):  # each session starts from empty databases
         found.run("psql", "-X", "-q", uri, "-c", "DROP OWNED BY CURRENT_USER")
     return found
-
-
-def wait_for_health(url: str, proc: subprocess.Popen, log: Path) -> None:
-    """Until the server answers; a server that died or never answered fails the tests with its log."""
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"mlflow server did not come up:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
