@@ -27,6 +27,7 @@ from mlp_sweep.reporting import pareto, table
 MAX_COLUMNS = 8
 MAX_ROWS = 10  # configs in the summary; the full table below holds every one
 FIXED = ("config", "n", "val acc %")  # then the verdict, the difference, and the costs
+SHORT_DIFFERENCE = "Δ pp (95% CI)"  # the pane cuts long headers
 
 
 def verdict_column(formatted: pd.DataFrame) -> str:
@@ -57,6 +58,7 @@ def narrow_table(
     out = formatted.loc[rows, [*FIXED, verdict_column(formatted), table.DIFFERENCE]].copy()
     for cost in list(costs)[: MAX_COLUMNS - len(out.columns)]:
         out[table.COST_LABELS.get(cost, cost)] = [cost_text(cost, v) for v in pareto.cost_column(summary, cost)[rows]]
+    out = out.rename(columns={"vs best (Welch)": "vs best", table.DIFFERENCE: SHORT_DIFFERENCE})
     if chosen is not None:
         mine = summary.loc[rows, "group"] == chosen
         out.loc[mine, "config"] = out.loc[mine, "config"] + " ◀ chosen"
@@ -80,7 +82,7 @@ def section(line: str, narrow: pd.DataFrame, front_image: str, rows_total: int) 
         narrow.to_markdown(
             index=False,
             disable_numparse=True,
-            colalign=["left" if c in ("config", "verdict", "vs best (Welch)") else "right" for c in narrow.columns],
+            colalign=["left" if c in ("config", "verdict", "vs best") else "right" for c in narrow.columns],
         ),
         "",
         f"Validation accuracy in %, mean ± std over n seeds; Δ vs best in points with its 95% interval{more}.",
