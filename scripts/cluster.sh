@@ -2,24 +2,34 @@
 # A one-node Slurm cluster and a PostgreSQL server on this machine, to try (and test) the
 # cluster path of docs/cluster.md without a cluster:
 #
-#   eval "$(sudo scripts/cluster.sh start)"   # installs what is missing (apt), starts, prints the exports
+#   sudo scripts/cluster.sh install            # installs what is missing (apt), says what it skips
+#   eval "$(sudo scripts/cluster.sh start)"   # installs what is missing, starts, prints the exports
 #   scripts/cluster.sh env                     # the exports again, for another shell
 #   sudo scripts/cluster.sh stop               # stops the daemons; configs, passwords and the databases stay
+#   sudo scripts/cluster.sh purge              # stops them, drops the PostgreSQL cluster, deletes the state folder
 #
-# Slurm: munge, slurmctld and slurmd as root, one node sized to this machine (`slurmd -C`), one
-# partition `debug`, no accounting (so no sacct: docs/cluster.md says what that changes). Its
-# config and state live in $MLP_CLUSTER_DIR (default /var/tmp/mlp_sweep-cluster), named by the
-# SLURM_CONF this prints: /etc/slurm is left alone.
-# PostgreSQL: a cluster of its own (`mlp_sweep`, port $MLP_CLUSTER_PG_PORT, default 5433) with
-# a role and a database for MLflow's runs and one for Optuna's studies; their passwords live in
-# the PGPASSFILE this prints (mode 600), never in a URI, which command lines and runs record.
+# Everything lives in the state folder $MLP_CLUSTER_DIR (default /var/tmp/mlp_sweep-cluster):
+# Slurm's config (named by the SLURM_CONF this prints: /etc/slurm is left alone) and state,
+# a munged of its own (its key and socket there: /etc/munge and the system's munged are left
+# alone), and PostgreSQL's data. Slurm: slurmctld and slurmd as root on ports
+# $MLP_CLUSTER_SLURMCTLD_PORT and $MLP_CLUSTER_SLURMD_PORT (default 6817, 6818), one node
+# sized to this machine (`slurmd -C`), one partition `debug`, no accounting (so no sacct:
+# docs/cluster.md says what that changes).
+# PostgreSQL: a cluster of its own ($MLP_CLUSTER_PG_NAME, default `mlp_sweep`, port
+# $MLP_CLUSTER_PG_PORT, default 5433) with a role and a database for MLflow's runs and one for
+# Optuna's studies; their passwords live in the PGPASSFILE this prints (mode 600), never in a
+# URI, which command lines and runs record. .ci/run gives each run a fresh folder and free ports.
 #
 # Every step checks before it acts: `start` run twice changes nothing the second time.
 set -euo pipefail
 
 STATE="${MLP_CLUSTER_DIR:-/var/tmp/mlp_sweep-cluster}"
 PG_PORT="${MLP_CLUSTER_PG_PORT:-5433}"
-PG_CLUSTER=mlp_sweep
+PG_CLUSTER="${MLP_CLUSTER_PG_NAME:-mlp_sweep}"
+SLURMCTLD_PORT="${MLP_CLUSTER_SLURMCTLD_PORT:-6817}"
+SLURMD_PORT="${MLP_CLUSTER_SLURMD_PORT:-6818}"
+MUNGE_DIR="$STATE/munge"
+MUNGE_SOCKET="$MUNGE_DIR/munge.socket.2"
 PARTITION=debug
 DATABASES=(mlflow optuna) # each one a role of the same name, which owns it
 export SLURM_CONF="$STATE/slurm.conf"
@@ -29,11 +39,14 @@ say() { echo "cluster.sh: $*" >&2; } # stdout carries only the exports, for eval
 
 # --- install ----------------------------------------------------------------------------
 
+PACKAGES=(slurm-wlm munge postgresql)
+
 install_missing() {
-    local missing=()
-    command -v slurmctld > /dev/null && command -v slurmd > /dev/null || missing+=(slurm-wlm)
-    command -v munged > /dev/null || missing+=(munge)
-    command -v pg_ctlcluster > /dev/null || missing+=(postgresql)
+    local missing=() present=()
+    if command -v slurmctld > /dev/null && command -v slurmd > /dev/null; then present+=(slurm-wlm); else missing+=(slurm-wlm); fi
+    if command -v munged > /dev/null; then present+=(munge); else missing+=(munge); fi
+    if command -v pg_ctlcluster > /dev/null && [ -d /usr/lib/postgresql ]; then present+=(postgresql); else missing+=(postgresql); fi
+    [ ${#present[@]} -eq 0 ] || say "present, not installed again: ${present[*]}"
     [ ${#missing[@]} -eq 0 ] && return
     [ "$(id -u)" -eq 0 ] || { say "installing ${missing[*]} needs root: run it with sudo"; exit 1; }
     say "installing ${missing[*]} (apt-get)"
@@ -44,11 +57,13 @@ install_missing() {
 # --- Slurm ------------------------------------------------------------------------------
 
 start_munge() {
-    munge -n < /dev/null > /dev/null 2>&1 && return # a munged already answers
-    [ -s /etc/munge/munge.key ] || mungekey --create --keyfile=/etc/munge/munge.key
-    install -d -o munge -g munge -m 755 /run/munge
-    runuser -u munge -- /usr/sbin/munged
-    touch "$STATE/munged.ours" # stop ends only the munged this script started
+    # A munged of this folder's own: its key, socket, pid and log in $MUNGE_DIR (the socket's
+    # folder must be searchable by everyone; the key stays root's).
+    install -d -m 711 "$MUNGE_DIR"
+    running "$MUNGE_DIR/munged.pid" && return
+    [ -s "$MUNGE_DIR/munge.key" ] || mungekey --create --keyfile="$MUNGE_DIR/munge.key"
+    munged --socket="$MUNGE_SOCKET" --key-file="$MUNGE_DIR/munge.key" --pid-file="$MUNGE_DIR/munged.pid" \
+        --log-file="$MUNGE_DIR/munged.log" --seed-file="$MUNGE_DIR/munged.seed"
 }
 
 write_slurm_conf() {
@@ -63,6 +78,9 @@ ClusterName=mlp_sweep
 SlurmctldHost=$(hostname -s)(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
+AuthInfo=socket=$MUNGE_SOCKET
+SlurmctldPort=$SLURMCTLD_PORT
+SlurmdPort=$SLURMD_PORT
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -118,10 +136,8 @@ stop_slurm() {
         done
         running "$STATE/$daemon.pid" && kill "$(cat "$STATE/$daemon.pid")"
     done
-    if [ -e "$STATE/munged.ours" ]; then
-        kill "$(cat /run/munge/munged.pid)" 2> /dev/null || true
-        rm -f "$STATE/munged.ours"
-    fi
+    running "$MUNGE_DIR/munged.pid" && kill "$(cat "$MUNGE_DIR/munged.pid")"
+    return 0
 }
 
 # --- PostgreSQL -------------------------------------------------------------------------
@@ -135,7 +151,7 @@ start_postgres() {
     if ! pg_lsclusters -h | awk '{print $2}' | grep -qx "$PG_CLUSTER"; then
         # Debian's defaults: peer login on the socket (the postgres user, for this script),
         # scram-sha-256 passwords over TCP (everyone else).
-        pg_createcluster "$version" "$PG_CLUSTER" --port "$PG_PORT" > /dev/null
+        pg_createcluster "$version" "$PG_CLUSTER" --port "$PG_PORT" --datadir "$STATE/postgresql" > /dev/null
     fi
     pg_lsclusters -h | awk -v c="$PG_CLUSTER" '$2 == c {print $4}' | grep -qx online ||
         pg_ctlcluster "$version" "$PG_CLUSTER" start
@@ -166,6 +182,13 @@ stop_postgres() {
     fi
 }
 
+drop_postgres() {
+    command -v pg_lsclusters > /dev/null || return 0
+    if pg_lsclusters -h | awk '{print $2}' | grep -qx "$PG_CLUSTER"; then
+        pg_dropcluster --stop "$(pg_version)" "$PG_CLUSTER"
+    fi
+}
+
 # --- what the sweeps need -----------------------------------------------------------------
 
 print_env() {
@@ -177,12 +200,14 @@ print_env() {
 }
 
 case "${1:-}" in
+    install) install_missing ;;
     start)
         {
             # The tools' own words (pg_ctlcluster's "Removed stale pid file.", mungekey's)
             # go to stderr with ours: stdout is eval'd.
             install_missing
             install -d -m 755 "$STATE"
+            chmod 755 "$STATE" # a folder made by mktemp -d: PostgreSQL's and munge's users reach into it
             start_munge
             start_slurm
             start_postgres
@@ -195,9 +220,16 @@ case "${1:-}" in
         stop_postgres
         say "stopped (configs, passwords and databases are kept in $STATE and the $PG_CLUSTER cluster)"
         ;;
+    purge)
+        # What .ci/run's trap calls: nothing of this cluster is left running or on disk.
+        stop_slurm
+        drop_postgres
+        rm -rf "$STATE"
+        say "stopped and removed ($STATE, the $PG_CLUSTER cluster)"
+        ;;
     env) print_env ;;
     *)
-        echo "usage: $0 start | stop | env" >&2
+        echo "usage: $0 install | start | stop | purge | env" >&2
         exit 2
         ;;
 esac
