@@ -5,6 +5,7 @@ callback the tests hand to that command line (importable with tests/ on PYTHONPA
 import gzip
 import importlib.util
 import os
+import select
 import shutil
 import signal
 import socket
@@ -189,11 +190,12 @@ def mlflow_server(root: Path):
         log.close()
 
 
-def start_interruptible(args: list[str], cwd) -> subprocess.Popen:
+def start_interruptible(args: list[str], cwd, env: dict | None = None) -> subprocess.Popen:
     """The command in a process group of its own, with Ctrl-C's default meaning (a shell may start jobs ignoring it)."""
     return subprocess.Popen(
         [sys.executable, "-m", "mlp_sweep", *args],
         cwd=cwd,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -211,6 +213,34 @@ def wait_for_a_running_job(store: str, proc: subprocess.Popen, timeout: float = 
     pytest.fail("no job started in time")
 
 
+class Seen:
+    """What a command printed while a test waited for one of its lines (stdout and stderr apart)."""
+
+    def __init__(self) -> None:
+        self.out, self.err = "", ""
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 240) -> Seen:
+    """Until the command prints a line holding ``needle`` on stdout or stderr: the event a test acts on.
+
+    Both pipes are read as they fill (a full one would stall the command), straight from their file
+    descriptors, so that ``proc.communicate()`` afterwards gets the rest; what was read comes back."""
+    out, err = proc.stdout.fileno(), proc.stderr.fileno()
+    read, open_fds = {out: b"", err: b""}, [out, err]
+    seen, deadline = Seen(), time.monotonic() + timeout
+    while open_fds and time.monotonic() < deadline:
+        for fd in select.select(open_fds, [], [], 1.0)[0]:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                read[fd] += chunk
+            else:  # the pipe closed: the command ended
+                open_fds.remove(fd)
+        seen.out, seen.err = read[out].decode(errors="replace"), read[err].decode(errors="replace")
+        if any(needle in line for line in (seen.out + "\n" + seen.err).splitlines()):
+            return seen
+    pytest.fail(f"the command never printed {needle!r}:\n{seen.out[-2000:]}\n{seen.err[-3000:]}")
+
+
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     """Until something listens on the loopback port, or the process that should has died."""
     deadline = time.monotonic() + timeout
@@ -220,6 +250,30 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> No
                 return
         time.sleep(0.5)
     pytest.fail(f"nothing listens on port {port}")
+
+
+HOLDER = """
+import pathlib, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, lambda *_: pathlib.Path(sys.argv[1]).write_text("SIGTERM"))
+while True:
+    signal.pause()
+"""
+
+
+class HoldTheStop(Callback):
+    """A process the job starts that ignores Ctrl-C and, when a stop ends the command's processes,
+    writes ``flag`` and goes on: the stop then waits for it (``interrupt.STOP_WAIT_S``) before it kills
+    it, and a test's second Ctrl-C lands in that wait."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag, self.holder = flag, None
+
+    def on_job_start(self, config, **kwargs) -> None:
+        if self.holder is None:
+            # its output elsewhere: the command's pipes close when the command ends, this process or not
+            quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            self.holder = subprocess.Popen([sys.executable, "-c", HOLDER, self.flag], **quiet)
 
 
 class WipeJobFolder(Callback):
