@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
@@ -34,60 +33,9 @@ from omegaconf import DictConfig
 from mlp_sweep import compat, names
 from mlp_sweep.errors import ConfigError, reason
 from mlp_sweep.store import identity, redaction, resume, tracking
-from mlp_sweep.sweep import interrupt, policy, progress
+from mlp_sweep.sweep import interrupt, outline, policy, progress
 
 log = logging.getLogger(__name__)
-
-
-def sweep_overrides(config: DictConfig) -> list[str]:
-    """The sweep's overrides: those in ``hydra.sweeper.params`` then the command line's."""
-    params = config.hydra.sweeper.get("params") or {}
-    return [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-
-
-def is_search(config: DictConfig) -> bool:
-    """Whether the sweep is a search (hydra/sweeper=mlp_search) rather than a grid."""
-    return "mlp_sweep_search" in str(config.hydra.sweeper.get("_target_", ""))
-
-
-def sweep_shape(config: DictConfig, overrides: list[str]) -> tuple[int | None, list[str]]:
-    """How many jobs the sweep will run, and the keys it varies (they name its runs).
-
-    A grid counts as Hydra's basic sweeper expands it; a search asks its study
-    (:func:`mlp_sweep.sweep.search.open_search`); a race checks its settings and leaves the count
-    unknown; any other sweeper has its own syntax: unknown.
-    """
-    if is_search(config):
-        from mlp_sweep.sweep import search  # Optuna: only for a search
-
-        searched = search.open_search(config, list(config.hydra.overrides.task))
-        return searched.jobs, searched.varying
-    from mlp_sweep.sweep import race_launch  # imports this module
-
-    if race_launch.is_race(config):  # its job count depends on what its seeds show
-        race_launch.race_grid(config, list(config.hydra.overrides.task))
-        return None, identity.varying_keys(overrides)
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        return compat.basic_sweeper_jobs(parsed), identity.varying_keys(overrides)
-    except Exception:  # a sweeper other than the basic one: its own syntax
-        return None, []
-
-
-def runs_jobs_here(config: DictConfig) -> bool:
-    """Whether the launcher runs the jobs in the sweep's process, calling the job callbacks there:
-    Hydra's basic launcher does; joblib, Ray and submitit call them where each job runs."""
-    return str(config.hydra.launcher.get("_target_", "")).endswith("basic_launcher.BasicLauncher")
-
-
-def check_data(dataset: DictConfig) -> None:
-    """Read and check the sweep's one dataset, as its jobs will, so that bad data fails the command once,
-    before any run opens. Only a folder is read here: a download would load Keras (and with it a backend)
-    into the sweep's process, so data Keras downloads is checked by each job."""
-    from mlp_sweep.core import data  # numpy alone: no Keras
-
-    if data.resolve_data_dir(dataset.data_dir) is not None:
-        data.from_config(dataset)
 
 
 def closing_note(
@@ -154,14 +102,14 @@ class SweepCallback(Callback):
 
     def start_parent_run(self, config: DictConfig) -> None:
         policy.validate(config)  # what the sweep does not vary is checked once, here
-        overrides = sweep_overrides(config)
-        self.total, self.varying = sweep_shape(config, overrides)
+        overrides = outline.sweep_overrides(config)
+        self.total, self.varying = outline.sweep_shape(config, overrides)
         if "trainer.backend" in self.varying:
             raise ConfigError(
                 "a sweep runs one Keras backend (it is chosen once per process): run one sweep per trainer.backend"
             )
         if not any(k == "dataset" or k.startswith("dataset.") for k in self.varying):
-            check_data(config.dataset)  # bad data: one line, before the store or any run exists
+            outline.check_data(config.dataset)  # bad data: one line, before the store or any run exists
         # Created here, once, before any job: jobs creating it at once race (mlflow#4123).
         client, experiment_id = tracking.open_experiment(config.tracking.uri, config.tracking.experiment)
         resume.close_stale_runs(client, experiment_id)  # a killed earlier sweep left its runs RUNNING
@@ -193,13 +141,13 @@ class SweepCallback(Callback):
         self.parent_run_id, self.experiment_id = run.info.run_id, experiment_id
         params = dict(override.partition("=")[::2] for override in overrides)  # a key given twice: the last wins
         client.log_batch(self.parent_run_id, params=[Param(k.lstrip("+~"), v) for k, v in params.items()])
-        if is_search(config):
+        if outline.is_search(config):
             from mlp_sweep.sweep import search
 
             search.record_study(client, experiment_id, self.parent_run_id, config)
         interrupt.watch(self)  # from here on, Ctrl-C closes this sweep's runs
         log.info("sweep of %s jobs, MLflow parent run %s", self.total or "?", self.parent_run_id)
-        if not runs_jobs_here(config):
+        if not outline.runs_jobs_here(config):
             self.watch = progress.StoreWatch(self.tracking_uri, self.parent_run_id, self.total, self.started)
 
     # --- each job, in its own process ---------------------------------------------------

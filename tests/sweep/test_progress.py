@@ -9,7 +9,8 @@ from omegaconf import open_dict
 from helpers import make_cfg
 from mlp_sweep.store import tracking
 from mlp_sweep.sweep import progress
-from mlp_sweep.sweep.callback import SweepCallback, closing_note, runs_jobs_here
+from mlp_sweep.sweep.callback import SweepCallback, closing_note
+from mlp_sweep.sweep.outline import runs_jobs_here
 
 # --- the arithmetic -----------------------------------------------------------------
 
