@@ -1,13 +1,16 @@
 """The race: its bookkeeping on accuracies given by hand, its refusals, and a real race on the command line."""
 
 import json
+import os
+import signal
+from collections import Counter
 
 import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import make_cfg, parents, run_cli, sweep_args
+from helpers import all_runs, make_cfg, parents, run_cli, start_interruptible, sweep_args, wait_for_a_running_job
 from mlp_sweep import names
 from mlp_sweep.reporting.verdicts import BEST, EQUIVALENT, UNDECIDED, WORSE, SequentialRule
 from mlp_sweep.sweep import policy
@@ -154,3 +157,37 @@ def test_a_round_runs_its_longest_jobs_first():
     # Config 0 took 9 s for 100 units (0.09 s a unit), config 1 8 s for 400 (0.02): at their mean rate, 0.055 s a
     # unit, unmeasured config 2 is predicted at 11 s, so it goes first, then 0 (9 s), then 1 (8 s).
     assert longest_first(jobs, {0: 9.0, 1: 8.0}, predicted) == [(2, 0), (0, 0), (1, 0)]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_race_on_the_parallel_launcher_cleanly_and_the_same_command_finishes_it(
+    tiny_mnist, tmp_path, store
+):
+    # ``store``: tmp_path/mlflow.db made beforehand, so that the polling below never races the command's migration
+    args = sweep_args(
+        tmp_path,
+        tiny_mnist,
+        "model=mlp2,mlp3",
+        "trainer.epochs=8",
+        "hydra/sweeper=race",
+        "hydra/launcher=parallel",
+        "race.min_seeds=2",
+        "race.max_seeds=2",
+        "tracking.log_model=false",
+    )
+    proc = start_interruptible(args, tmp_path)
+    wait_for_a_running_job(store, proc)  # an event the command makes: a run opened
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert "interrupted:" in err.strip().splitlines()[-1]
+    assert not [r.info.run_name for r in all_runs(store) if r.info.status == "RUNNING"]
+
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    trained = Counter(
+        r.data.tags[names.TAG_GRID_POINT]
+        for r in all_runs(store)
+        if r.info.status == "FINISHED" and names.TAG_SWEEP not in r.data.tags
+    )
+    assert len(trained) == 4 and set(trained.values()) == {1}  # 2 configs × 2 seeds, none trained twice
