@@ -56,6 +56,30 @@ class Race:
             return [(c, i) for c in racing for i in range(len(self.values[c]), self.rule.min_seeds)]
         return [(c, len(self.values[c])) for c in racing if len(self.values[c]) < self.rule.max_seeds]
 
+    def spare_seeds(self, count: int, planned: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Up to ``count`` seeds beyond the ``planned`` round, for workers that would otherwise wait for the
+        round to end: the next seed of the configs likeliest to need it, the best first (it races while any other
+        does), then the others least far from the best in standard errors. A spare seed that turns out not to be
+        needed is still a grid point a fixed grid would train; a look then sees more seeds, never more looks."""
+        racing = [c for c in self.racing() if self.values[c]]
+        if count <= 0 or not racing:
+            return []
+        best = choose_best({c: self.values[c] for c in racing})
+
+        def distance(config: str) -> float:
+            comparison = compare(self.values[config], self.values[best])
+            return (
+                -1.0
+                if config == best
+                else abs(comparison.diff / comparison.se)
+                if comparison and comparison.se
+                else 0.0
+            )
+
+        last = {c: max([i for k, i in planned if k == c], default=len(self.values[c]) - 1) for c in racing}
+        spare = [(c, last[c] + 1) for c in sorted(racing, key=distance) if last[c] + 1 < self.rule.max_seeds]
+        return spare[:count]
+
     def add(self, config: str, seed_index: int, value: float | None) -> None:
         """A seed's validation accuracy (None: its job failed, and the config leaves the race)."""
         if value is None:

@@ -16,6 +16,7 @@ The Hydra plugin (hydra_plugins/mlp_sweep_race) is a thin shim over :func:`sweep
 """
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,6 +101,14 @@ def predicted_cost(sweeper, overrides: Sequence[str]) -> float:
     return float(cfg.trainer.epochs * sum(a * b for a, b in zip(widths, widths[1:], strict=False)))
 
 
+def launcher_workers(cfg: DictConfig) -> int:
+    """How many jobs the sweep's launcher runs at once, where its config says: joblib's ``n_jobs`` (−1: every
+    core), submitit's ``array_parallelism``; else 1 (the basic launcher; Ray's workers are the cluster's)."""
+    launcher = cfg.hydra.launcher
+    count = launcher.get("n_jobs") or launcher.get("array_parallelism") or 1
+    return (os.cpu_count() or 1) if count < 0 else int(count)
+
+
 def longest_first(
     jobs: list[tuple[int, int]], seconds: dict[int, float], predicted: dict[int, float]
 ) -> list[tuple[int, int]]:
@@ -120,6 +129,7 @@ def run_race(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     index = {name: i for i, name in enumerate(names_)}
     seconds: dict[int, float] = {}
     predicted = {c: predicted_cost(sweeper, grid.job(c, 0)) for c in range(len(names_))}
+    workers = launcher_workers(cfg)
     hashes: dict[str, str] = {}
     log.info(
         "race of %d configs: %d seeds each, then one more a round while undecided (up to %d); margin %.3g points, "
@@ -133,7 +143,10 @@ def run_race(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     Path(cfg.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
     returns, job_idx, started = [], 0, time.time()
     while not race.done:
-        jobs = longest_first([(index[c], i) for c, i in race.next_seeds()], seconds, predicted)
+        planned = race.next_seeds()
+        if race.rounds:  # after the first round: fill the round up to a multiple of the workers
+            planned += race.spare_seeds(-len(planned) % workers, planned)
+        jobs = longest_first([(index[c], i) for c, i in planned], seconds, predicted)
         if not jobs:
             break
         sweeper.validate_batch_is_legal([grid.job(c, i) for c, i in jobs])

@@ -191,3 +191,20 @@ def test_ctrl_c_stops_a_race_on_the_parallel_launcher_cleanly_and_the_same_comma
         if r.info.status == "FINISHED" and names.TAG_SWEEP not in r.data.tags
     )
     assert len(trained) == 4 and set(trained.values()) == {1}  # 2 configs × 2 seeds, none trained twice
+
+
+def test_spare_seeds_fill_a_round_with_the_best_first_then_the_least_decided():
+    rule = SequentialRule(0.05, 0.003, min_seeds=3, max_seeds=5, configs=3)
+    race = Race(rule, ["best", "near", "far"])
+    values = {"best": [0.980, 0.982, 0.981], "near": [0.979, 0.981, 0.980], "far": [0.976, 0.980, 0.978]}
+    for config, seeds in values.items():
+        for i, v in enumerate(seeds):
+            race.add(config, i, v)
+    race.look()
+    planned = race.next_seeds()
+    assert sorted(planned) == [("best", 3), ("far", 3), ("near", 3)]  # all three still in (α/(3·2) per test)
+    # "near" is 1.2 standard errors from the best, "far" 2.3: near is likelier to race on.
+    assert race.spare_seeds(1, planned) == [("best", 4)]
+    assert race.spare_seeds(3, planned) == [("best", 4), ("near", 4), ("far", 4)]
+    assert race.spare_seeds(5, [*planned, ("best", 4)]) == [("near", 4), ("far", 4)]  # never past max_seeds (5)
+    assert race.spare_seeds(0, planned) == []
