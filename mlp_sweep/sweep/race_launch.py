@@ -5,7 +5,8 @@
 The grid is expanded as Hydra's basic sweeper expands it; each of its configs
 is a contestant of :class:`mlp_sweep.sweep.race.Race`. Each round is one
 batch for the sweep's launcher (basic, parallel, Ray, Slurm), ordered longest
-job first so that the workers finish together. A job's seed is the first seed
+job first and filled up to a multiple of the launcher's workers with spare
+seeds, so that the workers finish together. A job's seed is the first seed
 (``trainer.seed``) plus its index, so a race's runs are the grid points a
 fixed grid trains: the run identity reuses a finished run whichever of the two
 trained it, and the same command run again replays the race from the store
@@ -49,7 +50,6 @@ class RaceGrid:
     configs: list[list[str]]  # the grid: each config's overrides
     first_seed: int
     rule: SequentialRule
-
     swept: tuple[str, ...]  # the keys the grid varies
 
     @property
