@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 POWER = 0.8  # the power :func:`seeds_needed` plans for
 MAX_SEEDS_PLANNED = 1000  # beyond this a decision is out of reach: shown as "> 1000"
@@ -51,7 +51,7 @@ class Comparison:
         """The (1 − 2α) interval of the difference: the one TOST at level α reads."""
         if self.se == 0:
             return self.diff, self.diff
-        half = float(stats.t.ppf(1 - alpha, self.df)) * self.se
+        half = float(special.stdtrit(self.df, 1 - alpha)) * self.se  # Student's t quantile, at scipy.special's speed
         return self.diff - half, self.diff + half
 
     def verdict(self, margin: float, alpha: float) -> str:
@@ -73,7 +73,7 @@ def compare(values: Sequence[float], best: Sequence[float]) -> Comparison | None
         return Comparison(diff, 0.0, math.inf, 0.0 if diff < 0 else 1.0)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     se = math.sqrt(va + vb)
-    return Comparison(diff, se, df, float(stats.t.cdf(diff / se, df)))
+    return Comparison(diff, se, df, float(special.stdtr(df, diff / se)))  # Student's t CDF
 
 
 def pooled_sd(values: Sequence[float], best: Sequence[float]) -> float:
