@@ -1,8 +1,11 @@
 """The store bench (python -m mlp_sweep.bench.store_scaling): a synthetic sweep behind a server of its own."""
 
 import json
+import os
+import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -10,6 +13,7 @@ import pytest
 @pytest.mark.slow
 def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
     out = tmp_path / "store.json"
+    started = time.monotonic()
     done = subprocess.run(
         [
             sys.executable,
@@ -31,11 +35,17 @@ def test_store_bench_reports_a_synthetic_sweep_behind_a_server(tmp_path):
         text=True,
         timeout=600,
     )
+    took = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert (result["runs"], result["report_rows"]) == (6, 3)
-    assert min(result["report_s"], result["curves_bulk_s"], result["curves_per_run_s"]) > 0
-    assert (
-        0 < result["resume_lookup_median_s"] <= result["resume_lookup_max_s"] and len(result["resume_lookups_s"]) == 2
-    )
-    assert result["machine"]["cores"] > 0 and result["command"].startswith("python -m mlp_sweep.bench.store_scaling")
+    # Times are not judged (the machine is shared): each lies within the command's own wall time,
+    # and the summaries are those of the lookups recorded.
+    for key in ("report_s", "curves_bulk_s", "curves_per_run_s"):
+        assert 0 < result[key] < took, key
+    lookups = result["resume_lookups_s"]
+    assert len(lookups) == 2 and all(0 < t < took for t in lookups)
+    assert result["resume_lookup_median_s"] == statistics.median(lookups)
+    assert result["resume_lookup_max_s"] == max(lookups)
+    assert result["machine"]["cores"] == os.cpu_count()
+    assert result["command"].startswith("python -m mlp_sweep.bench.store_scaling")

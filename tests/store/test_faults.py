@@ -203,6 +203,9 @@ def test_sweep_killed_mid_job_resumes_to_one_finished_run_per_grid_point(tiny_mn
 # --- parallel ---------------------------------------------------------------------
 
 
+N_PARAMS = {"mlp2": 290_530, "mlp3": 322_871, "mlp5": 661_203}  # DESIGN.md's counts, without batch norm
+
+
 @pytest.mark.slow
 def test_parallel_jobs_lose_no_run_metric_or_artifact(tiny_mnist, tmp_path):
     result = run_cli(
@@ -231,7 +234,11 @@ def test_parallel_jobs_lose_no_run_metric_or_artifact(tiny_mnist, tmp_path):
         assert set(names.FINAL_METRICS) <= set(run.data.metrics)
         assert ARTIFACTS <= {a.path for a in client.list_artifacts(run.info.run_id)}
         assert run.data.tags[names.TAG_MODEL_URI].startswith("models:/")
-        assert len(run.data.params) > 20
+        # every param reached the store: the same keys in each job, the values its job was given
+        assert set(run.data.params) == set(runs[0].data.params)
+        model = run.info.run_name.split("-")[0]
+        assert (run.data.params["model.name"], run.data.params["trainer.epochs"]) == (model, "2")
+        assert run.data.params["n_params"] == str(N_PARAMS[model])
 
 
 # --- determinism --------------------------------------------------------------------
