@@ -6,6 +6,7 @@ search on Ray is in test_cluster_search.py."""
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,7 +60,7 @@ def test_a_ray_cluster_loses_a_worker_node_and_the_same_command_completes_the_gr
     nodes_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLP_SWEEP_"))} | ray_auth
     user_env = team_server.user_env(cluster) | ray_auth
     ray_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
-    args = smoke_args(tiny_mnist, tmp_path / "grid", "model=mlp2,mlp3", "reg=none", "trainer.epochs=15")
+    args = smoke_args(tiny_mnist, tmp_path / "grid", "model=mlp2,mlp3", "reg=none", "trainer.epochs=3")
     args += ["tracking=server", f"tracking.experiment={EXPERIMENT}", "tracking.log_model=false"]
     args += ["hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address=127.0.0.1:{port}"]
     login(monkeypatch, user_env)
@@ -84,7 +85,8 @@ def test_a_ray_cluster_loses_a_worker_node_and_the_same_command_completes_the_gr
         while not training(client):
             assert sweep.poll() is None and time.monotonic() < deadline, "no job started training"
             time.sleep(1)
-        stop(worker)
+        os.killpg(worker.pid, signal.SIGKILL)  # the node dies at once, its jobs inside their training
+        worker.wait(timeout=60)
         sweep.wait(timeout=180)
         out = (tmp_path / "sweep.log").read_text()
         assert sweep.returncode == 1, out[-5000:]

@@ -30,7 +30,6 @@ from helpers import (
     start_interruptible,
     stop,
     sweep_args,
-    wait_for_a_running_job,
 )
 from mlp_sweep import names
 
@@ -128,9 +127,14 @@ def test_a_cancelled_array_task_is_reported_once_and_the_same_command_trains_it_
 def test_ctrl_c_on_slurm_stops_the_command_and_leaves_the_submitted_jobs_to_the_cluster(
     cluster, tiny_mnist, tmp_path, store
 ):
-    args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "reg=none", "trainer.epochs=15", "tracking.log_model=false")
+    # One epoch: the Ctrl-C comes once Slurm holds the job (its task folder exists), long before the job can
+    # have started Python and TensorFlow, let alone ended; the test then waits for the job to finish its run.
+    args = sweep_args(tmp_path, tiny_mnist, "model=mlp2", "reg=none", "tracking.log_model=false")
     proc = start_interruptible([*args, *on_slurm(cluster)], tmp_path)
-    wait_for_a_running_job(store, proc)
+    submitted = tmp_path / "multirun" / ".submitit"
+    while not [p for p in submitted.glob("[0-9]*") if p.is_dir()]:  # the event: sbatch took it, submitit filed it
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.1)
     sent = time.monotonic()
     os.killpg(proc.pid, 2)  # SIGINT, as a terminal sends it
     _, err = proc.communicate(timeout=60)
@@ -142,7 +146,8 @@ def test_ctrl_c_on_slurm_stops_the_command_and_leaves_the_submitted_jobs_to_the_
     )
     (parent,) = parents(store)
     assert parent.info.status == "KILLED"
-    deadline = time.monotonic() + 120  # the job the cluster kept runs on, and finishes its run
-    while time.monotonic() < deadline and [r for r in children(store) if r.info.status == "RUNNING"]:
-        time.sleep(2)
+    deadline = time.monotonic() + 300  # the job the cluster kept starts, trains, and finishes its run
+    while not [r for r in children(store) if r.info.status == "FINISHED"]:
+        assert time.monotonic() < deadline, [(r.info.run_name, r.info.status) for r in children(store)]
+        time.sleep(1)
     assert [r.info.status for r in children(store)] == ["FINISHED"]

@@ -181,6 +181,7 @@ def make_digits5(cwd: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_digits5.py")], cwd=cwd, check=True)
 
 
+@pytest.mark.slow  # a script in a subprocess and a training; the fast tier's 8x8, 5-class data is the test above's
 def test_the_documented_dataset_of_8x8_digits_in_5_classes_trains(tmp_path, store, monkeypatch):
     make_digits5(tmp_path)
     monkeypatch.chdir(tmp_path)  # conf/dataset/digits5.yaml names data/digits5, relative to the launch folder

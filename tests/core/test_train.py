@@ -1,5 +1,7 @@
 """One run, end to end: real Keras training into a real MLflow store."""
 
+import gzip
+import hashlib
 import json
 import shutil
 
@@ -8,9 +10,10 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import ARTIFACTS, smoke_cfg
+from helpers import ARTIFACTS, all_runs, smoke_cfg
 from mlp_sweep import names
 from mlp_sweep.core import data
+from mlp_sweep.core.data import FILES
 from mlp_sweep.core.run import train
 
 
@@ -76,7 +79,15 @@ def test_logged_model_reloads_and_predicts_probabilities(logged):
 
 @pytest.mark.slow
 def test_mlp_learns_real_mnist(real_mnist, store):
-    cfg = smoke_cfg(real_mnist, store, "model=mlp3", "dataset=mnist", "trainer.epochs=3", "tracking.log_model=false")
+    # 10,000 of the 50,000 training images and two epochs: enough to show that the real images and labels
+    # line up (chance is 10%); the checksum still covers the whole files, as the published sums do.
+    cfg = smoke_cfg(real_mnist, store, "model=mlp3", "dataset=mnist", "dataset.train_size=10000", "trainer.epochs=2")
     cfg.dataset.verify_checksum = True
+    cfg.tracking.log_model = False
     metrics = train(cfg, progress="none")
-    assert metrics["val_accuracy"] > 0.96 and metrics["test_accuracy"] > 0.96
+    assert metrics["val_accuracy"] > 0.9 and metrics["test_accuracy"] > 0.9
+
+    digests = [hashlib.sha256(gzip.decompress((real_mnist / f"{name}.gz").read_bytes())).hexdigest() for name in FILES]
+    assert digests == [data.PUBLISHED_SHA256["mnist"][name] for name in FILES]
+    (run,) = all_runs(store)
+    assert run.data.tags[names.TAG_DATASET_SHA] == hashlib.sha256("".join(digests).encode()).hexdigest()

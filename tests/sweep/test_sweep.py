@@ -1,7 +1,6 @@
 """The notebook's 3x3 grid as one real Hydra multirun into a real MLflow store."""
 
 import mlflow
-import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -22,6 +21,9 @@ def test_smoke_grid_is_nine_child_runs_under_one_parent(tiny_mnist, tmp_path):
         "dataset.verify_checksum=false",
         f"tracking.uri={store}",
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        # no models: nine of them checked nothing more than one; a sweep's logged models are reloaded by
+        # test_faults (parallel workers), test_backend (JAX) and the cluster tier
+        "tracking.log_model=false",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -45,7 +47,3 @@ def test_smoke_grid_is_nine_child_runs_under_one_parent(tiny_mnist, tmp_path):
         assert run.data.tags[names.TAG_CONFIG_HASH] and run.data.tags[names.TAG_DATASET_SHA]
         assert ARTIFACTS <= {a.path for a in client.list_artifacts(run.info.run_id)}
     assert len({r.data.tags[names.TAG_CONFIG_HASH] for r in children}) == 9
-
-    model = mlflow.pyfunc.load_model(children[0].data.tags[names.TAG_MODEL_URI])
-    probs = np.asarray(model.predict(np.zeros((2, 784), dtype=np.float32)))
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
