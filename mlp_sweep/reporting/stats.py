@@ -153,6 +153,7 @@ def add_verdicts(
     margin: float | None,
     race: verdicts.SequentialRule | None = None,
     raced: Mapping[str, str] | None = None,
+    holm_adjusted: bool = True,
 ) -> pd.DataFrame:
     """Each config's verdict (``verdict``) and the seeds a config a side would need to decide it (``seeds_needed``,
     with the ``nearer`` test), ``margin`` in points.
@@ -163,6 +164,7 @@ def add_verdicts(
     race's level. Without a margin only the seeds to show a difference are planned.
     """
     best = seeds[table["group"][0]]
+    compared = int(table["p_vs_best_raw"].notna().sum()) if holm_adjusted else 1
     rows = []
     for rank, group, vs_best in zip(table["rank"], table["group"], table["vs_best"], strict=True):
         values = seeds[group]
@@ -171,7 +173,7 @@ def add_verdicts(
             continue
         if race is not None:
             verdict = (raced or {}).get(group) or race.decide(values, best)
-            level, sided = race.level, 1
+            worse_level, equivalent_level, sided = race.level, race.level, 1
         else:
             comparison = verdicts.compare(values, best) if min(len(values), len(best)) >= MIN_SEEDS else None
             if vs_best == "below":
@@ -180,12 +182,14 @@ def add_verdicts(
                 verdict = verdicts.EQUIVALENT
             else:
                 verdict = verdicts.UNDECIDED
-            level, sided = ALPHA, 2
+            # `below` is Holm-adjusted: planned at Bonferroni's level, Holm's strictest step (conservative)
+            worse_level, equivalent_level, sided = ALPHA / max(1, compared), ALPHA, 2
         plan = None
         if verdict == verdicts.UNDECIDED:
             diff = float(np.mean(values) - np.mean(best))
+            spread = verdicts.variances(values, best)
             plan = verdicts.seeds_needed(
-                diff, verdicts.pooled_sd(values, best), None if margin is None else margin / 100, level, level, sided
+                diff, spread, None if margin is None else margin / 100, worse_level, equivalent_level, sided
             )
         rows.append((verdict, plan))
     if margin is not None:  # without one, the table keeps its `vs best` alone
@@ -252,7 +256,7 @@ def summarize(
     table["p_vs_best"] = holm(list(table["p_vs_best_raw"])) if holm_adjusted else table["p_vs_best_raw"]
     table["vs_best"] = [verdict(r, k, p) for r, k, p in zip(table["rank"], fewest, table["p_vs_best"], strict=True)]
     if race is None:
-        return add_verdicts(table, seeds, margin)
+        return add_verdicts(table, seeds, margin, holm_adjusted=holm_adjusted)
     hashes = runs.groupby("group")["config_hash"].first() if "config_hash" in runs else pd.Series(dtype=str)
     raced = {g: race.by_config_hash.get(h) for g, h in hashes.items() if race.by_config_hash.get(h)}
-    return add_verdicts(table, seeds, 100 * race.rule.margin, race.rule, raced)
+    return add_verdicts(table, seeds, 100 * race.rule.margin, race.rule, raced, holm_adjusted)

@@ -76,25 +76,31 @@ def compare(values: Sequence[float], best: Sequence[float]) -> Comparison | None
     return Comparison(diff, se, df, float(special.stdtr(df, diff / se)))  # Student's t CDF
 
 
-def pooled_sd(values: Sequence[float], best: Sequence[float]) -> float:
-    """The seed-to-seed spread a plan assumes for both configs: the root mean of their variances
-    (one side's alone where the other has a single seed); NaN where neither has two seeds."""
-    variances = [np.var(v, ddof=1) for v in (values, best) if len(v) >= 2]
-    return math.sqrt(sum(variances) / len(variances)) if variances else math.nan
+def variances(values: Sequence[float], best: Sequence[float]) -> tuple[float, float] | None:
+    """The seed-to-seed variances a plan assumes for the config and the best: each side's own, a side with a
+    single seed borrowing the other's; None where neither has two seeds."""
+    own = [float(np.var(v, ddof=1)) if len(v) >= 2 else None for v in (values, best)]
+    if own[0] is None and own[1] is None:
+        return None
+    return own[0] if own[0] is not None else own[1], own[1] if own[1] is not None else own[0]
 
 
-def power_worse(n: int, diff: float, sd: float, alpha: float, sided: int = 1) -> float:
-    """Power of Welch's test (as a t-test with n seeds a side, 2n − 2 df) to show a difference ``diff``."""
-    df = 2 * n - 2
-    ncp = abs(diff) / (sd * math.sqrt(2 / n))
-    return float(stats.nct.sf(stats.t.ppf(1 - alpha / sided, df), df, ncp))
+def welch_at(n: int, spread: tuple[float, float]) -> tuple[float, float]:
+    """The standard error and Welch–Satterthwaite degrees of freedom of a difference with n seeds a side."""
+    v1, v2 = spread
+    return math.sqrt((v1 + v2) / n), (n - 1) * (v1 + v2) ** 2 / (v1**2 + v2**2)
 
 
-def power_equivalent(n: int, diff: float, sd: float, margin: float, alpha: float) -> float:
+def power_worse(n: int, diff: float, spread: tuple[float, float], alpha: float, sided: int = 1) -> float:
+    """Power of Welch's test with n seeds a side to show a difference ``diff`` (the noncentral t)."""
+    se, df = welch_at(n, spread)
+    return float(stats.nct.sf(stats.t.ppf(1 - alpha / sided, df), df, abs(diff) / se))
+
+
+def power_equivalent(n: int, diff: float, spread: tuple[float, float], margin: float, alpha: float) -> float:
     """Power of TOST with n seeds a side to show |difference| < margin when the difference is ``diff``:
     1 − P(first test fails) − P(second fails), the usual lower bound (exact up to their joint failure)."""
-    df = 2 * n - 2
-    se = sd * math.sqrt(2 / n)
+    se, df = welch_at(n, spread)
     crit = stats.t.ppf(1 - alpha, df)
     fail = stats.nct.cdf(crit, df, (margin - abs(diff)) / se) + stats.nct.cdf(crit, df, (margin + abs(diff)) / se)
     return max(0.0, 1.0 - float(fail))
@@ -137,18 +143,24 @@ class SeedsNeeded:
 
 
 def seeds_needed(
-    diff: float, sd: float, margin: float | None, alpha_worse: float, alpha_equivalent: float, sided: int = 1
+    diff: float,
+    spread: tuple[float, float] | None,
+    margin: float | None,
+    alpha_worse: float,
+    alpha_equivalent: float,
+    sided: int = 1,
 ) -> SeedsNeeded | None:
-    """The seeds each config would need to decide at the observed difference and spread; None without a spread.
+    """The seeds each config would need to decide at the observed difference and variances (``spread``: the
+    config's and the best's); None without a spread.
 
     ``sided`` = 2 plans the two-sided test the grid's table makes (its `below`), 1 the race's one-sided one.
     """
-    if not math.isfinite(sd) or sd == 0 or not math.isfinite(diff):
+    if spread is None or not all(math.isfinite(v) for v in spread) or sum(spread) == 0 or not math.isfinite(diff):
         return None
-    worse = None if diff == 0 else smallest_n(lambda n: power_worse(n, diff, sd, alpha_worse, sided))
+    worse = None if diff == 0 else smallest_n(lambda n: power_worse(n, diff, spread, alpha_worse, sided))
     equivalent = None
     if margin is not None and abs(diff) < margin:
-        equivalent = smallest_n(lambda n: power_equivalent(n, diff, sd, margin, alpha_equivalent))
+        equivalent = smallest_n(lambda n: power_equivalent(n, diff, spread, margin, alpha_equivalent))
     return SeedsNeeded(worse, equivalent)
 
 

@@ -38,20 +38,20 @@ def test_verdicts_worse_equivalent_undecided():
 def test_seeds_needed_matches_the_textbook_power_tables():
     # Two-sample t-test, two-sided α = 0.05, 80% power: 17 a group for an effect of 1 SD, 64 for 0.5 SD
     # (Cohen 1988, table 2.4.1; G*Power gives the same).
-    assert verdicts.seeds_needed(-0.01, 0.01, None, 0.05, 0.05, sided=2).worse == 17
-    assert verdicts.seeds_needed(-0.005, 0.01, None, 0.05, 0.05, sided=2).worse == 64
+    assert verdicts.seeds_needed(-0.01, (1e-4, 1e-4), None, 0.05, 0.05, sided=2).worse == 17
+    assert verdicts.seeds_needed(-0.005, (1e-4, 1e-4), None, 0.05, 0.05, sided=2).worse == 64
     # TOST with no true difference and margin 1 SD, α = 0.05: the normal approximation gives
     # n = 2 (z_0.95 + z_0.90)² = 2 (1.645 + 1.282)² = 17.1 a group; the t distribution adds a seed or two.
-    needed = verdicts.seeds_needed(0.0, 0.01, 0.01, 0.05, 0.05)
+    needed = verdicts.seeds_needed(0.0, (1e-4, 1e-4), 0.01, 0.05, 0.05)
     assert needed.worse is None and 18 <= needed.equivalent <= 19 and needed.nearer == verdicts.EQUIVALENT
     # A difference beyond the margin can never be shown equivalent; one as large as 1 SD is shown worse.
-    beyond = verdicts.seeds_needed(-0.02, 0.01, 0.01, 0.05, 0.05)
+    beyond = verdicts.seeds_needed(-0.02, (1e-4, 1e-4), 0.01, 0.05, 0.05)
     assert (
         beyond.equivalent is None
         and beyond.nearer == verdicts.WORSE
         and beyond.text() == f"{beyond.worse} seeds (worse)"
     )
-    assert verdicts.seeds_needed(0.0, 0.01, None, 0.05, 0.05).text() == "> 1000"
+    assert verdicts.seeds_needed(0.0, (1e-4, 1e-4), None, 0.05, 0.05).text() == "> 1000"
 
 
 def frame(groups: dict[str, list[float]]) -> pd.DataFrame:
@@ -90,8 +90,14 @@ def test_a_report_with_a_margin_gives_each_config_a_verdict_and_the_undecided_th
     plan = dict(zip(table["group"], table["seeds_needed"], strict=True))
     assert math.isnan(plan["tie"]) and math.isnan(plan["loser"])
     noisy, best = runs[runs.group == "noisy"].val_accuracy, runs[runs.group == "best"].val_accuracy
-    sd = math.sqrt((noisy.var() + best.var()) / 2)
-    expected = verdicts.smallest_n(lambda n: verdicts.power_equivalent(n, noisy.mean() - best.mean(), sd, 0.003, 0.05))
+    d, v1, v2 = abs(noisy.mean() - best.mean()), noisy.var(), best.var()
+
+    def tost_power(n: int) -> float:  # Welch's se and df with n seeds a side, TOST at 5%, margin 0.3 points
+        se, df = math.sqrt((v1 + v2) / n), (n - 1) * (v1 + v2) ** 2 / (v1**2 + v2**2)
+        crit = stats.t.ppf(0.95, df)
+        return 1 - stats.nct.cdf(crit, df, (0.003 - d) / se) - stats.nct.cdf(crit, df, (0.003 + d) / se)
+
+    expected = next(n for n in range(2, 1000) if tost_power(n) >= 0.8)
     assert plan["noisy"] == expected  # equivalence is nearer: 0.05 points is well inside ±0.3
     shown = formatted(table)
     assert list(shown[VERDICT]) == ["best", "equivalent ±0.3", "undecided", "worse"]
@@ -101,5 +107,10 @@ def test_a_report_with_a_margin_gives_each_config_a_verdict_and_the_undecided_th
 def test_without_a_margin_the_verdicts_stay_as_they_were_and_too_few_seeds_get_a_plan():
     table = summarize(frame({"best": [0.97, 0.972, 0.974], "two": [0.95, 0.953]}))
     assert "verdict" not in table and list(table["vs_best"]) == ["best", "too few seeds"]
-    diff, sd = np.mean([0.95, 0.953]) - 0.972, math.sqrt((np.var([0.95, 0.953], ddof=1) + 0.002**2) / 2)
-    assert table["seeds_needed"][1] == verdicts.smallest_n(lambda n: verdicts.power_worse(n, diff, sd, 0.05, 2))
+    d, v1, v2 = 0.972 - np.mean([0.95, 0.953]), np.var([0.95, 0.953], ddof=1), 0.002**2
+
+    def welch_power(n: int) -> float:  # two-sided at 5%, Welch's se and df with n seeds a side
+        se, df = math.sqrt((v1 + v2) / n), (n - 1) * (v1 + v2) ** 2 / (v1**2 + v2**2)
+        return stats.nct.sf(stats.t.ppf(0.975, df), df, d / se)
+
+    assert table["seeds_needed"][1] == next(n for n in range(2, 1000) if welch_power(n) >= 0.8)
