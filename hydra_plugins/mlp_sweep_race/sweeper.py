@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.plugins import Plugins
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+
+from hydra_plugins.mlp_sweep_search.sweeper import LaunchingSweeper
 
 
 @dataclass
@@ -27,18 +25,9 @@ class RaceSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="race", node=RaceSweeperConf, provider="mlp_sweep")
 
 
-class RaceSweeper(Sweeper):
+class RaceSweeper(LaunchingSweeper):
     def __init__(self, **search_settings: Any) -> None:  # a search's, refused once the race starts
         super().__init__()
-        self.hydra_context: HydraContext | None = None
-        self.config: DictConfig | None = None
-        self.launcher = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.hydra_context, self.config = hydra_context, config
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
-        )
 
     def sweep(self, arguments: list[str]) -> Any:
         from mlp_sweep.sweep.race_launch import sweep

@@ -25,10 +25,11 @@ class SearchSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="mlp_search", node=SearchSweeperConf, provider="mlp_sweep")
 
 
-class SearchSweeper(Sweeper):
-    def __init__(self, n_trials: int, n_jobs: int, params: dict[str, str] | None = None) -> None:
+class LaunchingSweeper(Sweeper):
+    """A sweeper that launches its jobs through the sweep's launcher: what the search and the race share."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, dict(params or {})
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher = None
@@ -38,6 +39,12 @@ class SearchSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
+
+
+class SearchSweeper(LaunchingSweeper):
+    def __init__(self, n_trials: int, n_jobs: int, params: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, dict(params or {})
 
     def sweep(self, arguments: list[str]) -> Any:
         from mlp_sweep.sweep.search import sweep
