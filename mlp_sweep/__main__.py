@@ -21,11 +21,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from mlp_sweep import names, schema
+from mlp_sweep import names, policy, schema
 from mlp_sweep.core import runtime
 from mlp_sweep.errors import MlpSweepError, interruption, reason
 from mlp_sweep.store import identity, redaction, tracking
-from mlp_sweep.sweep import policy
 
 log = logging.getLogger("mlp_sweep")
 schema.register()

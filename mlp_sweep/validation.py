@@ -1,5 +1,5 @@
 """The ranges a config's types cannot express, checked before anything loads: every problem at once, each
-with its fix. The search's own settings are the sweep's to check (:mod:`mlp_sweep.sweep.policy`)."""
+with its fix. A search's and a race's own settings are checked by :mod:`mlp_sweep.policy`."""
 
 import math
 import posixpath

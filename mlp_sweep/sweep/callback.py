@@ -30,10 +30,10 @@ from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from mlp_sweep import compat, names
+from mlp_sweep import compat, names, policy
 from mlp_sweep.errors import ConfigError, reason
 from mlp_sweep.store import identity, redaction, resume, tracking
-from mlp_sweep.sweep import interrupt, outline, policy, progress
+from mlp_sweep.sweep import interrupt, outline, progress
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from mlp_sweep.sweep import policy
+from mlp_sweep import policy
 from mlp_sweep.sweep.search import storage_url
 
 RUNS_STUDY_SUFFIX = ":runs"  # the companion study whose trials are a search's seed runs (hyperband)

@@ -27,11 +27,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig
 
-from mlp_sweep import compat, names
+from mlp_sweep import compat, names, policy
 from mlp_sweep.errors import ConfigError, MlpSweepError
 from mlp_sweep.reporting.verdicts import SequentialRule
 from mlp_sweep.store import identity, resume
-from mlp_sweep.sweep import callback, policy
+from mlp_sweep.sweep import callback
 from mlp_sweep.sweep.race import Race
 
 log = logging.getLogger(__name__)

@@ -41,10 +41,10 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from mlp_sweep import compat, names
+from mlp_sweep import compat, names, policy
 from mlp_sweep.errors import ConfigError, MlpSweepError
 from mlp_sweep.store import history, resume, tracking
-from mlp_sweep.sweep import callback, policy
+from mlp_sweep.sweep import callback
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from optuna.trial import TrialState
 from test_search import SMOKE, STUDY, load_study, search_args, seed_runs
 
 from helpers import all_runs, make_cfg, run_cli
-from mlp_sweep import names
+from mlp_sweep import names, policy
 from mlp_sweep.errors import ConfigError
-from mlp_sweep.sweep import policy, search
+from mlp_sweep.sweep import search
 
 TWO = "search.objectives=[val_accuracy,n_params]"
 

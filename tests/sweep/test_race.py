@@ -11,9 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers import all_runs, make_cfg, parents, run_cli, start_interruptible, sweep_args, wait_for_a_running_job
-from mlp_sweep import names
+from mlp_sweep import names, policy
 from mlp_sweep.reporting.verdicts import BEST, EQUIVALENT, UNDECIDED, WORSE, SequentialRule
-from mlp_sweep.sweep import policy
 from mlp_sweep.sweep.race import Race
 from mlp_sweep.sweep.race_launch import longest_first
 

@@ -1,7 +1,9 @@
-"""A search's settings (``search.*``): what they may hold, the pruner and the directions they ask for.
+"""A search's and a race's settings (``search.*``, ``race.*``): what they may hold, the pruner and the
+directions they ask for, the race's margin.
 
-The sweep reads them; the training core never does. The lists they are checked against are
-:mod:`mlp_sweep.choices`'.
+The command line checks them with the rest of the config, and the sweep reads them; the training core never
+does. Apart from the sweeping layer, so that a grid job checks them without loading that layer. The lists
+they are checked against are :mod:`mlp_sweep.choices`'.
 """
 
 import warnings
