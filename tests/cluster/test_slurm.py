@@ -82,9 +82,10 @@ def test_the_grid_runs_on_slurm_into_the_team_server_and_leaves_no_secret(
 def test_a_cancelled_array_task_is_reported_once_and_the_same_command_trains_it_alone(
     cluster, tiny_mnist, tmp_path, store
 ):
-    # Fifteen epochs, so that mlp3's job is still training when it is cancelled.
+    # 150 epochs, so that mlp3's job is still training when the cancel lands: Slurm waits KillWait (5 s) between
+    # its SIGTERM and SIGKILL, and 15 epochs of the tiny data finished within it on a quiet machine.
     args = sweep_args(
-        tmp_path, tiny_mnist, "model=mlp2,mlp3", "reg=none", "trainer.epochs=15", "tracking.log_model=false"
+        tmp_path, tiny_mnist, "model=mlp2,mlp3", "reg=none", "trainer.epochs=150", "tracking.log_model=false"
     )
     args += on_slurm(cluster)
     log = open(tmp_path / "sweep.log", "w")  # a pipe left unread would stall the sweep once full
