@@ -23,7 +23,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from hydra.experimental.callback import Callback
 from mlflow.entities import Param
@@ -50,20 +49,6 @@ def closing_note(
     if model:
         lines.append(f"Serve it: mlflow models serve -m {model} --env-manager local -p 5001; the model is {model}")
     return "\n".join(lines)
-
-
-def sweep_callback(sweeper) -> "SweepCallback | None":
-    """The sweep's SweepCallback, as its sweeper holds it: where its parent run is."""
-    return next((c for c in compat.sweep_callbacks(sweeper) if isinstance(c, SweepCallback)), None)
-
-
-def refuse(sweeper, error: Exception) -> NoReturn:
-    """End a sweep its sweeper refuses (a search or race it cannot run) in one ``error:`` line, its parent run
-    FAILED: Hydra would print a traceback and leave the parent run open."""
-    callback = sweep_callback(sweeper)
-    if callback is not None:
-        callback.end_parent_run("FAILED", str(error))
-    sys.exit(f"error: {error}")
 
 
 class SweepCallback(Callback):

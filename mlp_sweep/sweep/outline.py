@@ -34,7 +34,7 @@ def sweep_shape(config: DictConfig, overrides: list[str]) -> tuple[int | None, l
 
         searched = search.open_search(config, list(config.hydra.overrides.task))
         return searched.jobs, searched.varying
-    from mlp_sweep.sweep import race_launch  # imports the callback, which imports this module
+    from mlp_sweep.sweep import race_launch  # hydra's sweeper machinery: only for a race
 
     if race_launch.is_race(config):  # its job count depends on what its seeds show
         race_launch.race_grid(config, list(config.hydra.overrides.task))

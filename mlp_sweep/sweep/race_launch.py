@@ -31,7 +31,7 @@ from mlp_sweep import compat, names, policy
 from mlp_sweep.errors import ConfigError, MlpSweepError
 from mlp_sweep.reporting.verdicts import SequentialRule
 from mlp_sweep.store import identity, resume
-from mlp_sweep.sweep import callback
+from mlp_sweep.sweep import refusal
 from mlp_sweep.sweep.race import Race
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def leaving_line(left: dict) -> str:
 
 def record_race(sweeper, race: Race, hashes: dict[str, str], started: float) -> None:
     """The race's record and idle share on the parent run, and a line on how it went."""
-    sweep = callback.sweep_callback(sweeper)
+    sweep = refusal.sweep_callback(sweeper)
     if sweep is None or sweep.parent_run_id is None:
         return
     client = sweep.client
@@ -210,4 +210,4 @@ def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     try:
         return run_race(sweeper, arguments)
     except MlpSweepError as e:
-        callback.refuse(sweeper, e)
+        refusal.refuse(sweeper, e)

@@ -44,7 +44,7 @@ from optuna.trial import TrialState
 from mlp_sweep import compat, names, policy
 from mlp_sweep.errors import ConfigError, MlpSweepError
 from mlp_sweep.store import history, resume, tracking
-from mlp_sweep.sweep import callback
+from mlp_sweep.sweep import refusal
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def sweep(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
     try:
         return run_search(sweeper, arguments)
     except MlpSweepError as e:
-        callback.refuse(sweeper, e)
+        refusal.refuse(sweeper, e)
 
 
 def run_search(sweeper, arguments: Sequence[str]) -> list[Sequence[JobReturn]]:
