@@ -178,7 +178,7 @@ def add_verdicts(
             comparison = verdicts.compare(values, best) if min(len(values), len(best)) >= MIN_SEEDS else None
             if vs_best == "below":
                 verdict = verdicts.WORSE
-            elif comparison is not None and margin is not None and _inside(comparison.interval(ALPHA), margin / 100):
+            elif comparison is not None and margin is not None and comparison.within(margin / 100, ALPHA):
                 verdict = verdicts.EQUIVALENT
             else:
                 verdict = verdicts.UNDECIDED
@@ -198,10 +198,6 @@ def add_verdicts(
     table["nearer"] = [plan.nearer if plan else None for _, plan in rows]
     table["seeds_plan"] = [plan.text() if plan else ("–" if v == verdicts.UNDECIDED else "") for v, plan in rows]
     return table
-
-
-def _inside(interval: tuple[float, float], margin: float) -> bool:
-    return -margin < interval[0] and interval[1] < margin
 
 
 def min_needed(plan: verdicts.SeedsNeeded | None) -> float:

@@ -58,8 +58,12 @@ class Comparison:
         """``worse``, ``equivalent`` (within ±margin, a fraction) or ``undecided``, each test at level α."""
         if self.p_worse < alpha:
             return WORSE
+        return EQUIVALENT if self.within(margin, alpha) else UNDECIDED
+
+    def within(self, margin: float, alpha: float) -> bool:
+        """TOST at level α: the (1 − 2α) interval of the difference lies inside ±margin."""
         low, high = self.interval(alpha)
-        return EQUIVALENT if -margin < low and high < margin else UNDECIDED
+        return -margin < low and high < margin
 
 
 def compare(values: Sequence[float], best: Sequence[float]) -> Comparison | None:

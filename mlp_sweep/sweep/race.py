@@ -102,11 +102,11 @@ class Race:
                 if config == best or n < self.rule.min_seeds or n == self.looked_at[config]:
                     continue
                 self.looked_at[config] = n
-                verdict = self.rule.decide(self.values[config], self.values[best])
+                comparison = compare(self.values[config], self.values[best])
+                verdict = UNDECIDED if comparison is None else comparison.verdict(self.rule.margin, self.rule.level)
                 if verdict == UNDECIDED and n < self.rule.max_seeds:
                     continue
                 self.status[config] = verdict
-                comparison = compare(self.values[config], self.values[best])
                 left.append(
                     {
                         "config": config,
@@ -150,6 +150,3 @@ def simulate(rule: SequentialRule, means: Sequence[float], sd: float, rng: np.ra
             race.add(config, index, rng.normal(means[int(config[1:])], sd))
         race.look()
     return race
-
-
-__all__ = ["FAILED", "RACING", "Race", "UNDECIDED", "simulate"]

@@ -87,9 +87,9 @@ def value(result: JobReturn) -> float | None:
     """A finished job's validation accuracy (its final metrics' ``val_accuracy``); None for a failed or
     unfinished one."""
     metrics = result.return_value if result.status == JobStatus.COMPLETED else None
-    if not metrics or names.PRUNED_AT in metrics or "test_accuracy" not in metrics:
+    if not metrics or names.PRUNED_AT in metrics or names.TEST_ACCURACY not in metrics:
         return None
-    return float(metrics["val_accuracy"])
+    return float(metrics[names.OBJECTIVE])
 
 
 def predicted_cost(sweeper, overrides: Sequence[str]) -> float:
